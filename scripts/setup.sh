@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Beta 500 needs to build, run and test.
+# Idempotent: when everything is present it only checks and returns in about a second.
+set -euo pipefail
+
+packages=(
+    build-essential cmake ninja-build ccache pkg-config
+    libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+    libssl-dev libsqlite3-dev sqlite3 libtoml11-dev libcli11-dev libspdlog-dev libfmt-dev
+    libgtest-dev libgmock-dev googletest libbenchmark-dev
+    python3 wrk
+)
+
+missing=()
+for package in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$package")
+    fi
+done
+
+if ((${#missing[@]} > 0)); then
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "setup: missing packages: ${missing[*]}; run as root or install them" >&2
+        exit 1
+    fi
+    echo "setup: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

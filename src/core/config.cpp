@@ -1,0 +1,220 @@
+#include "core/config.h"
+
+#include <toml.hpp>
+
+#include <cctype>
+#include <functional>
+#include <sstream>
+#include <variant>
+#include <vector>
+
+extern char** environ;
+
+namespace beta500 {
+namespace {
+
+struct Field {
+    const char* section;
+    const char* key;
+    std::variant<int64_t*, std::string*> target;
+    bool secret = false;
+};
+
+std::vector<Field> Fields(Config& c) {
+    return {
+        {"server", "listen", &c.server.listen},
+        {"server", "threads", &c.server.threads},
+        {"server", "body_bytes_max", &c.server.body_bytes_max},
+        {"server", "header_bytes_max", &c.server.header_bytes_max},
+        {"server", "connections_max", &c.server.connections_max},
+        {"server", "idle_timeout_seconds", &c.server.idle_timeout_seconds},
+        {"server", "shutdown_grace_seconds", &c.server.shutdown_grace_seconds},
+        {"database", "url", &c.database.url, true},
+        {"database", "data_dir", &c.database.data_dir},
+        {"database", "synchronous", &c.database.synchronous},
+        {"database", "read_connections", &c.database.read_connections},
+        {"database", "busy_timeout_ms", &c.database.busy_timeout_ms},
+        {"ledger", "queue_max", &c.ledger.queue_max},
+        {"ledger", "batch_max", &c.ledger.batch_max},
+        {"ledger", "amount_max", &c.ledger.amount_max},
+        {"ledger", "hold_ttl_seconds_max", &c.ledger.hold_ttl_seconds_max},
+        {"ledger", "expiry_interval_seconds", &c.ledger.expiry_interval_seconds},
+        {"ledger", "idempotency_ttl_days", &c.ledger.idempotency_ttl_days},
+        {"log", "level", &c.log.level},
+    };
+}
+
+std::string EnvName(const Field& field) {
+    std::string name = std::string("BETA500_") + field.section + "_" + field.key;
+    for (char& ch : name) {
+        ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    }
+    return name;
+}
+
+Error Invalid(std::string message) { return Error{ErrorCode::kInvalidArgument, std::move(message)}; }
+
+Status SetFromString(const Field& field, const std::string& text, const std::string& origin) {
+    if (auto* string_target = std::get_if<std::string*>(&field.target)) {
+        **string_target = text;
+        return Status::Ok();
+    }
+    try {
+        size_t used = 0;
+        const long long value = std::stoll(text, &used);
+        if (used != text.size()) {
+            throw std::invalid_argument("trailing characters");
+        }
+        *std::get<int64_t*>(field.target) = value;
+    } catch (const std::exception&) {
+        return Invalid(origin + ": expected an integer for " + field.section + "." + field.key);
+    }
+    return Status::Ok();
+}
+
+// A database URL may carry a password (postgres://user:secret@host/db): keep the rest visible.
+std::string RedactUrl(const std::string& url) {
+    const auto scheme = url.find("://");
+    const auto at = url.find('@');
+    if (scheme == std::string::npos || at == std::string::npos || at < scheme) {
+        return url;
+    }
+    const auto colon = url.find(':', scheme + 3);
+    if (colon == std::string::npos || colon > at) {
+        return url;
+    }
+    return url.substr(0, colon + 1) + "REDACTED" + url.substr(at);
+}
+
+}  // namespace
+
+Result<Config> Config::Load(const std::string& path, const std::map<std::string, std::string>& env) {
+    Config config;
+    auto fields = Fields(config);
+    if (!path.empty()) {
+        toml::value document;
+        try {
+            document = toml::parse(path);
+        } catch (const std::exception& error) {
+            return Invalid(std::string("config file: ") + error.what());
+        }
+        if (!document.is_table()) {
+            return Invalid("config file: not a table");
+        }
+        for (const auto& [section, table] : document.as_table()) {
+            if (!table.is_table()) {
+                return Invalid("config file: [" + section + "] is not a table");
+            }
+            for (const auto& [key, value] : table.as_table()) {
+                const Field* match = nullptr;
+                for (const auto& field : fields) {
+                    if (section == field.section && key == field.key) {
+                        match = &field;
+                    }
+                }
+                if (match == nullptr) {
+                    return Invalid("config file: unknown setting " + section + "." + key);
+                }
+                if (auto* string_target = std::get_if<std::string*>(&match->target)) {
+                    if (!value.is_string()) {
+                        return Invalid("config file: " + section + "." + key + " must be a string");
+                    }
+                    **string_target = value.as_string().str;
+                } else {
+                    if (!value.is_integer()) {
+                        return Invalid("config file: " + section + "." + key + " must be an integer");
+                    }
+                    *std::get<int64_t*>(match->target) = value.as_integer();
+                }
+            }
+        }
+    }
+    for (const auto& field : fields) {
+        const auto found = env.find(EnvName(field));
+        if (found != env.end()) {
+            if (Status status = SetFromString(field, found->second, found->first); !status) {
+                return status.error();
+            }
+        }
+    }
+    if (Status status = config.Validate(); !status) {
+        return status.error();
+    }
+    return config;
+}
+
+Status Config::Validate() const {
+    auto positive = [](int64_t value, const char* name) -> Status {
+        if (value <= 0) {
+            return Invalid(std::string(name) + " must be positive");
+        }
+        return Status::Ok();
+    };
+    for (auto [value, name] : std::initializer_list<std::pair<int64_t, const char*>>{
+             {server.threads, "server.threads"},
+             {server.body_bytes_max, "server.body_bytes_max"},
+             {server.header_bytes_max, "server.header_bytes_max"},
+             {server.connections_max, "server.connections_max"},
+             {server.idle_timeout_seconds, "server.idle_timeout_seconds"},
+             {server.shutdown_grace_seconds, "server.shutdown_grace_seconds"},
+             {database.read_connections, "database.read_connections"},
+             {database.busy_timeout_ms, "database.busy_timeout_ms"},
+             {ledger.queue_max, "ledger.queue_max"},
+             {ledger.batch_max, "ledger.batch_max"},
+             {ledger.amount_max, "ledger.amount_max"},
+             {ledger.hold_ttl_seconds_max, "ledger.hold_ttl_seconds_max"},
+             {ledger.expiry_interval_seconds, "ledger.expiry_interval_seconds"},
+             {ledger.idempotency_ttl_days, "ledger.idempotency_ttl_days"}}) {
+        if (Status status = positive(value, name); !status) {
+            return status;
+        }
+    }
+    if (ledger.amount_max > (int64_t{1} << 50)) {
+        return Invalid("ledger.amount_max must be at most 2^50");
+    }
+    if (database.synchronous != "full" && database.synchronous != "normal") {
+        return Invalid("database.synchronous must be \"full\" or \"normal\"");
+    }
+    if (database.url != "sqlite") {
+        return Invalid("database.url: only \"sqlite\" is supported");
+    }
+    if (server.listen.find(':') == std::string::npos) {
+        return Invalid("server.listen must be HOST:PORT");
+    }
+    return Status::Ok();
+}
+
+std::string Config::Dump() const {
+    Config copy = *this;
+    std::ostringstream out;
+    const char* current = "";
+    for (const auto& field : Fields(copy)) {
+        if (std::string_view(current) != field.section) {
+            out << (current[0] ? "\n" : "") << "[" << field.section << "]\n";
+            current = field.section;
+        }
+        out << field.key << " = ";
+        if (auto* string_target = std::get_if<std::string*>(&field.target)) {
+            const std::string shown = field.secret ? RedactUrl(**string_target) : **string_target;
+            out << toml::value(shown);
+        } else {
+            out << *std::get<int64_t*>(field.target);
+        }
+        out << "\n";
+    }
+    return out.str();
+}
+
+std::map<std::string, std::string> ProcessEnvironment() {
+    std::map<std::string, std::string> env;
+    for (char** entry = environ; *entry != nullptr; ++entry) {
+        const std::string_view text(*entry);
+        const auto equals = text.find('=');
+        if (equals != std::string_view::npos) {
+            env.emplace(text.substr(0, equals), text.substr(equals + 1));
+        }
+    }
+    return env;
+}
+
+}  // namespace beta500

@@ -1,0 +1,73 @@
+// Configuration: defaults, then a TOML file, then environment variables
+// (BETA500_<SECTION>_<KEY>, upper case), then command-line flags applied by the caller.
+// Every limit lives here with what it bounds; docs/configuration.md lists them all.
+// A Config is a plain value: build it once at start-up, then share it read-only.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "core/result.h"
+
+namespace beta500 {
+
+struct Config {
+    struct Server {
+        std::string listen = "127.0.0.1:8080";
+        // Network threads; blocking work runs elsewhere.
+        int64_t threads = 2;
+        // Largest request body accepted; larger bodies get 413 before they are read.
+        int64_t body_bytes_max = 1 << 20;
+        // Largest request line plus headers; larger get 431.
+        int64_t header_bytes_max = 16 << 10;
+        // Open connections at once; the next one is answered 503 and closed.
+        int64_t connections_max = 1024;
+        // A keep-alive connection with no complete request for this long is closed.
+        int64_t idle_timeout_seconds = 60;
+        // On SIGTERM, in-flight requests get this long to finish.
+        int64_t shutdown_grace_seconds = 10;
+    } server;
+    struct Database {
+        // "sqlite" (embedded, in data_dir) is the only backend today.
+        std::string url = "sqlite";
+        std::string data_dir = "var";
+        // SQLite PRAGMA synchronous: "full" (durable: an acknowledged write survives power loss)
+        // or "normal" (survives a process crash, may lose the last commits on power loss).
+        std::string synchronous = "full";
+        // Read-only connections (one per blocking worker thread).
+        int64_t read_connections = 4;
+        // How long a statement waits for a lock held by another process before failing.
+        int64_t busy_timeout_ms = 5000;
+    } database;
+    struct Ledger {
+        // Operations waiting for the writer; when full, callers get 503 with Retry-After.
+        int64_t queue_max = 65536;
+        // Operations committed in one transaction at most (bounds commit latency and memory).
+        int64_t batch_max = 4096;
+        // Largest single amount (credits); keeps every sum far from int64 overflow.
+        int64_t amount_max = 1'000'000'000;
+        // Longest hold TTL.
+        int64_t hold_ttl_seconds_max = 86400;
+        // How often due lot expiries and hold expiries run.
+        int64_t expiry_interval_seconds = 10;
+        // Idempotency keys are kept at least this long.
+        int64_t idempotency_ttl_days = 7;
+    } ledger;
+    struct Log {
+        // trace, debug, info, warn, error.
+        std::string level = "info";
+    } log;
+
+    // Loads `path` (may be empty: defaults only), then applies `env` overrides.
+    static Result<Config> Load(const std::string& path, const std::map<std::string, std::string>& env);
+    // Effective configuration as TOML with secrets redacted.
+    std::string Dump() const;
+    // Checks ranges; returns the first problem found.
+    Status Validate() const;
+};
+
+// The process environment as a map (for Config::Load).
+std::map<std::string, std::string> ProcessEnvironment();
+
+}  // namespace beta500

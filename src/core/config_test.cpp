@@ -1,0 +1,58 @@
+// Proves the order defaults < file < environment, rejection of unknown or mistyped settings,
+// range checks, and that Dump() never shows a database password.
+#include "core/config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+
+namespace beta500 {
+namespace {
+
+std::string WriteTemp(const std::string& text) {
+    char name[] = "/tmp/beta500-config-XXXXXX";
+    const int fd = mkstemp(name);
+    EXPECT_GE(fd, 0);
+    close(fd);
+    std::ofstream(name) << text;
+    return name;
+}
+
+}  // namespace
+
+TEST(Config, DefaultsFileThenEnvironment) {
+    const std::string path = WriteTemp("[server]\nlisten = \"127.0.0.1:9000\"\nthreads = 3\n");
+    auto config = Config::Load(path, {{"BETA500_SERVER_THREADS", "4"}});
+    ASSERT_TRUE(config) << config.error().message;
+    EXPECT_EQ(config->server.listen, "127.0.0.1:9000");
+    EXPECT_EQ(config->server.threads, 4);
+    EXPECT_EQ(config->ledger.batch_max, 4096);
+    std::remove(path.c_str());
+}
+
+TEST(Config, RejectsUnknownAndMistyped) {
+    const std::string unknown = WriteTemp("[server]\nlisen = \"x\"\n");
+    EXPECT_FALSE(Config::Load(unknown, {}));
+    const std::string mistyped = WriteTemp("[server]\nthreads = \"two\"\n");
+    EXPECT_FALSE(Config::Load(mistyped, {}));
+    EXPECT_FALSE(Config::Load("", {{"BETA500_SERVER_THREADS", "2x"}}));
+    std::remove(unknown.c_str());
+    std::remove(mistyped.c_str());
+}
+
+TEST(Config, RangeChecksAtTheEdge) {
+    EXPECT_FALSE(Config::Load("", {{"BETA500_LEDGER_BATCH_MAX", "0"}}));
+    EXPECT_TRUE(Config::Load("", {{"BETA500_LEDGER_BATCH_MAX", "1"}}));
+    EXPECT_FALSE(Config::Load("", {{"BETA500_DATABASE_SYNCHRONOUS", "off"}}));
+}
+
+TEST(Config, DumpRedactsPasswords) {
+    Config config;
+    config.database.url = "postgres://app:hunter2@db/beta";
+    const std::string dump = config.Dump();
+    EXPECT_EQ(dump.find("hunter2"), std::string::npos);
+    EXPECT_NE(dump.find("postgres://app:REDACTED@db/beta"), std::string::npos);
+}
+
+}  // namespace beta500

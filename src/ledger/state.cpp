@@ -1,0 +1,81 @@
+#include "ledger/state.h"
+
+#include <algorithm>
+
+#include "core/assert.h"
+
+namespace beta500::ledger {
+
+Account* LedgerState::FindAccount(int64_t account_id) {
+    auto found = accounts_.find(account_id);
+    return found == accounts_.end() ? nullptr : &found->second;
+}
+
+Account* LedgerState::FindWallet(int64_t user_id) {
+    auto found = wallet_by_user_.find(user_id);
+    return found == wallet_by_user_.end() ? nullptr : FindAccount(found->second);
+}
+
+Account* LedgerState::FindSystemAccount(std::string_view name) {
+    auto found = system_by_name_.find(std::string(name));
+    return found == system_by_name_.end() ? nullptr : FindAccount(found->second);
+}
+
+Hold* LedgerState::FindHold(int64_t hold_id) {
+    auto found = holds_.find(hold_id);
+    return found == holds_.end() ? nullptr : &found->second;
+}
+
+void LedgerState::AddAccount(Account account) {
+    B5_ASSERT(!accounts_.contains(account.id), "account loaded twice");
+    if (account.user_id) {
+        wallet_by_user_[*account.user_id] = account.id;
+    } else {
+        system_by_name_[account.name] = account.id;
+    }
+    const int64_t id = account.id;
+    accounts_.emplace(id, std::move(account));
+}
+
+void LedgerState::AddLot(Lot lot) {
+    auto& lots = lots_[lot.account_id];
+    auto before = [](const Lot& a, const Lot& b) {
+        return std::tie(a.expires_at_ms, a.created_at_ms, a.id) <
+               std::tie(b.expires_at_ms, b.created_at_ms, b.id);
+    };
+    lots.insert(std::upper_bound(lots.begin(), lots.end(), lot, before), lot);
+}
+
+void LedgerState::AddHold(Hold hold) {
+    if (hold.status == HoldStatus::kOpen) {
+        open_holds_[hold.account_id].push_back(hold.id);
+    }
+    holds_.emplace(hold.id, std::move(hold));
+}
+
+void LedgerState::Prune() {
+    for (auto& [account_id, lots] : lots_) {
+        std::erase_if(lots, [](const Lot& lot) { return lot.remaining == 0; });
+    }
+    for (auto& [account_id, hold_ids] : open_holds_) {
+        std::erase_if(hold_ids, [&](int64_t id) { return holds_.at(id).status != HoldStatus::kOpen; });
+    }
+    std::erase_if(holds_, [](const auto& entry) { return entry.second.status != HoldStatus::kOpen; });
+}
+
+void LedgerState::Clear() {
+    accounts_.clear();
+    wallet_by_user_.clear();
+    system_by_name_.clear();
+    lots_.clear();
+    holds_.clear();
+    open_holds_.clear();
+}
+
+void LedgerState::SetNextIds(int64_t transfer_id, int64_t lot_id, int64_t hold_id) {
+    next_transfer_id_ = transfer_id;
+    next_lot_id_ = lot_id;
+    next_hold_id_ = hold_id;
+}
+
+}  // namespace beta500::ledger

@@ -1,0 +1,55 @@
+// LedgerStore: the storage the ledger writer reads and commits through. Implemented by the
+// SQLite store (src/store); tests may implement it in memory to inject faults.
+// Used from the writer thread only, except where a method says otherwise.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+#include "ledger/state.h"
+#include "ledger/types.h"
+
+namespace beta500::ledger {
+
+struct WalletRows {
+    Account account;
+    std::vector<Lot> lots;         // remaining > 0
+    std::vector<Hold> open_holds;  // status open
+};
+
+struct NextIds {
+    int64_t transfer_id = 1;
+    int64_t lot_id = 1;
+    int64_t hold_id = 1;
+};
+
+struct StoredResponse {
+    std::string request_hash;
+    Rejection rejection = Rejection::kNone;
+    std::string body;
+};
+
+class LedgerStore {
+   public:
+    virtual ~LedgerStore() = default;
+
+    virtual Result<NextIds> LoadNextIds() = 0;
+    virtual Result<std::optional<WalletRows>> LoadWalletByUser(int64_t user_id) = 0;
+    virtual Result<std::optional<WalletRows>> LoadWalletByAccount(int64_t account_id) = 0;
+    virtual Result<std::optional<Hold>> LoadHold(int64_t hold_id) = 0;
+    // Finds a system account, creating it (in its own short transaction) if it does not exist.
+    virtual Result<Account> LoadOrCreateSystemAccount(const std::string& name, int64_t now_ms) = 0;
+    virtual Result<std::optional<StoredResponse>> LoadIdempotency(const std::string& scope,
+                                                                  const std::string& key) = 0;
+    // Wallets with a lot or an open hold past its time, at most `limit`.
+    virtual Result<std::vector<int64_t>> DueWalletAccounts(int64_t now_ms, int64_t limit) = 0;
+    // Writes the batch (new rows, and the current state of dirty rows) in one transaction.
+    // Also deletes up to `purge_limit` idempotency records older than `purge_before_ms`.
+    virtual Status Commit(const Batch& batch, LedgerState& state, int64_t purge_before_ms,
+                          int64_t purge_limit) = 0;
+};
+
+}  // namespace beta500::ledger

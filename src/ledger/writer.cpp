@@ -1,0 +1,343 @@
+#include "ledger/writer.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <future>
+#include <map>
+
+#include "core/assert.h"
+#include "core/crypto.h"
+#include "obs/metrics.h"
+
+namespace beta500::ledger {
+
+// Wallets cached before the state is dropped after a commit (bounds the writer's memory).
+constexpr size_t kCachedAccountsMax = 100'000;
+// Stale idempotency records deleted per batch at most (bounds the work of one commit).
+constexpr int64_t kIdempotencyPurgePerBatch = 256;
+
+struct Writer::Metrics {
+    explicit Metrics(obs::Registry& metrics)
+        : registry(metrics),
+          batch_size(metrics.GetHistogram("beta500_ledger_batch_size", "Operations per commit.",
+                                           obs::SizeBuckets())),
+          commit_seconds(metrics.GetHistogram("beta500_ledger_commit_seconds",
+                                               "Time to apply and commit one batch.",
+                                               obs::LatencyBuckets())),
+          queue_depth(metrics.GetGauge("beta500_ledger_queue_depth",
+                                        "Operations waiting for the writer.")),
+          commit_failures(metrics.GetCounter("beta500_ledger_commit_failures_total",
+                                              "Batches whose commit failed.")) {}
+
+    void Count(std::string_view kind, Rejection rejection) {
+        // The writer thread is the only caller, so the cache needs no lock.
+        auto key = std::make_pair(std::string(kind), rejection);
+        auto found = operations.find(key);
+        if (found == operations.end()) {
+            const std::string result =
+                rejection == Rejection::kNone ? "ok" : std::string(RejectionName(rejection));
+            obs::Counter& counter = registry.GetCounter(
+                "beta500_ledger_operations_total", "Ledger operations by kind and result.",
+                {{"kind", std::string(kind)}, {"result", result}});
+            found = operations.emplace(key, &counter).first;
+        }
+        found->second->Inc();
+    }
+
+    obs::Registry& registry;
+    obs::Histogram& batch_size;
+    obs::Histogram& commit_seconds;
+    obs::Gauge& queue_depth;
+    obs::Counter& commit_failures;
+    std::map<std::pair<std::string, Rejection>, obs::Counter*> operations;
+};
+
+Result<std::unique_ptr<Writer>> Writer::Start(std::unique_ptr<LedgerStore> store,
+                                              WriterOptions options, const Clock& clock,
+                                              obs::Registry* metrics) {
+    auto next_ids = store->LoadNextIds();
+    if (!next_ids) {
+        return next_ids.error();
+    }
+    std::unique_ptr<Writer> writer(new Writer(std::move(store), options, clock, metrics));
+    writer->state_.SetNextIds(next_ids->transfer_id, next_ids->lot_id, next_ids->hold_id);
+    writer->thread_ = std::thread([raw = writer.get()] { raw->Run(); });
+    return writer;
+}
+
+Writer::Writer(std::unique_ptr<LedgerStore> store, WriterOptions options, const Clock& clock,
+               obs::Registry* metrics)
+    : store_(std::move(store)),
+      options_(options),
+      clock_(clock),
+      metrics_(metrics ? std::make_unique<Metrics>(*metrics) : nullptr) {}
+
+Writer::~Writer() { Stop(); }
+
+void Writer::Submit(Request request, Callback done) {
+    Rejection refused = Rejection::kNone;
+    {
+        std::lock_guard lock(mutex_);
+        if (stopping_) {
+            refused = Rejection::kUnavailable;
+        } else if (static_cast<int64_t>(queue_.size()) >= options_.queue_max) {
+            refused = Rejection::kOverloaded;
+        } else {
+            queue_.push_back(Item{std::move(request), std::move(done), {}});
+            if (metrics_) {
+                metrics_->queue_depth.Set(static_cast<int64_t>(queue_.size()));
+            }
+        }
+    }
+    if (refused != Rejection::kNone) {
+        done(Response{refused, RejectionBody(refused, refused == Rejection::kOverloaded
+                                                          ? "the ledger queue is full"
+                                                          : "the ledger is stopping"),
+                      false});
+        return;
+    }
+    wake_.notify_one();
+}
+
+Response Writer::Call(Request request) {
+    std::promise<Response> promise;
+    auto future = promise.get_future();
+    Submit(std::move(request), [&promise](Response response) { promise.set_value(std::move(response)); });
+    return future.get();
+}
+
+void Writer::Stop() {
+    {
+        std::lock_guard lock(mutex_);
+        if (stopping_ && !thread_.joinable()) {
+            return;
+        }
+        stopping_ = true;
+    }
+    wake_.notify_one();
+    if (thread_.joinable()) {
+        thread_.join();
+    }
+}
+
+int64_t Writer::queue_depth() const {
+    std::lock_guard lock(mutex_);
+    return static_cast<int64_t>(queue_.size());
+}
+
+void Writer::Run() {
+    std::deque<Item> items;
+    for (;;) {
+        {
+            std::unique_lock lock(mutex_);
+            wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+            if (queue_.empty()) {
+                return;  // stopping, and everything queued has been answered
+            }
+            const size_t take = std::min(queue_.size(), static_cast<size_t>(options_.batch_max));
+            std::move(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(take),
+                      std::back_inserter(items));
+            queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(take));
+            if (metrics_) {
+                metrics_->queue_depth.Set(static_cast<int64_t>(queue_.size()));
+            }
+        }
+        ProcessBatch(items);
+        items.clear();
+    }
+}
+
+void Writer::ProcessBatch(std::deque<Item>& items) {
+    const auto started = std::chrono::steady_clock::now();
+    const int64_t now_ms = clock_.NowMs();
+    Batch batch;
+    Engine engine(state_, batch, options_.limits);
+    for (Item& item : items) {
+        item.response = Process(item, engine, batch, now_ms);
+    }
+    // An all-replay batch still commits: the purge of stale idempotency records rides along.
+    const Status committed = store_->Commit(batch, state_, now_ms - options_.idempotency_ttl_ms,
+                                            kIdempotencyPurgePerBatch);
+    if (committed) {
+        state_.Prune();
+        if (state_.account_count() > kCachedAccountsMax) {
+            state_.Clear();
+        }
+    } else {
+        // The state ran ahead of what is durable: drop it and answer every caller.
+        spdlog::error("msg=\"ledger commit failed\" operations={} error={}", items.size(),
+                      committed.error().message);
+        if (metrics_) {
+            metrics_->commit_failures.Inc();
+        }
+        state_.Clear();
+        if (auto ids = store_->LoadNextIds()) {
+            state_.SetNextIds(ids->transfer_id, ids->lot_id, ids->hold_id);
+        }
+        for (Item& item : items) {
+            item.response = Response{Rejection::kUnavailable,
+                                     RejectionBody(Rejection::kUnavailable, "storage failure"), false};
+        }
+    }
+    if (metrics_) {
+        metrics_->batch_size.Observe(static_cast<double>(items.size()));
+        metrics_->commit_seconds.Observe(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+        for (const Item& item : items) {
+            metrics_->Count(OperationName(item.request.operation), item.response.rejection);
+        }
+    }
+    for (Item& item : items) {
+        item.done(std::move(item.response));
+    }
+}
+
+Status Writer::EnsureSystem(const std::string& name, int64_t now_ms) {
+    if (state_.FindSystemAccount(name) != nullptr) {
+        return Status::Ok();
+    }
+    auto account = store_->LoadOrCreateSystemAccount(name, now_ms);
+    if (!account) {
+        return account.error();
+    }
+    state_.AddAccount(std::move(*account));
+    return Status::Ok();
+}
+
+Status Writer::EnsureWallet(std::optional<WalletRows> rows, int64_t now_ms) {
+    if (!rows || state_.HasAccount(rows->account.id)) {
+        return Status::Ok();
+    }
+    for (const Hold& hold : rows->open_holds) {
+        if (Status status = EnsureSystem(UsageAccountName(hold.feature), now_ms); !status) {
+            return status;
+        }
+    }
+    state_.AddAccount(std::move(rows->account));
+    for (Lot& lot : rows->lots) {
+        state_.AddLot(std::move(lot));
+    }
+    for (Hold& hold : rows->open_holds) {
+        state_.AddHold(std::move(hold));
+    }
+    return Status::Ok();
+}
+
+Status Writer::LoadRequirements(const Operation& operation, int64_t now_ms) {
+    Requirements needs = RequirementsOf(operation);
+    for (const std::string& name : needs.system_accounts) {
+        if (Status status = EnsureSystem(name, now_ms); !status) {
+            return status;
+        }
+    }
+    if (needs.user_id && !state_.HasWalletOf(*needs.user_id)) {
+        auto rows = store_->LoadWalletByUser(*needs.user_id);
+        if (!rows) {
+            return rows.error();
+        }
+        if (Status status = EnsureWallet(std::move(*rows), now_ms); !status) {
+            return status;
+        }
+    }
+    if (needs.hold_id && state_.FindHold(*needs.hold_id) == nullptr) {
+        auto hold = store_->LoadHold(*needs.hold_id);
+        if (!hold) {
+            return hold.error();
+        }
+        if (!*hold) {
+            return Status::Ok();
+        }
+        if (!state_.HasAccount((*hold)->account_id)) {
+            auto rows = store_->LoadWalletByAccount((*hold)->account_id);
+            if (!rows) {
+                return rows.error();
+            }
+            if (Status status = EnsureWallet(std::move(*rows), now_ms); !status) {
+                return status;
+            }
+        }
+        if (state_.FindHold(*needs.hold_id) == nullptr) {
+            // A resolved hold is not among the wallet's open holds: load it for its status.
+            if (Status status = EnsureSystem(UsageAccountName((*hold)->feature), now_ms); !status) {
+                return status;
+            }
+            state_.AddHold(std::move(**hold));
+        }
+    }
+    return Status::Ok();
+}
+
+Response Writer::ExpireDue(int64_t limit, Engine& engine, int64_t now_ms) {
+    auto due = store_->DueWalletAccounts(now_ms, limit);
+    if (!due) {
+        return {Rejection::kUnavailable, RejectionBody(Rejection::kUnavailable, "storage failure"), false};
+    }
+    if (Status status = EnsureSystem(std::string(kExpiredAccount), now_ms); !status) {
+        return {Rejection::kUnavailable, RejectionBody(Rejection::kUnavailable, "storage failure"), false};
+    }
+    for (int64_t account_id : *due) {
+        if (!state_.HasAccount(account_id)) {
+            auto rows = store_->LoadWalletByAccount(account_id);
+            if (!rows || !EnsureWallet(std::move(*rows), now_ms)) {
+                return {Rejection::kUnavailable,
+                        RejectionBody(Rejection::kUnavailable, "storage failure"), false};
+            }
+        }
+        if (Account* wallet = state_.FindAccount(account_id)) {
+            engine.ExpireDue(*wallet, {"system", "", now_ms});
+        }
+    }
+    return {Rejection::kNone,
+            boost::json::serialize(boost::json::object{{"wallets", due->size()}}), false};
+}
+
+Response Writer::Process(Item& item, Engine& engine, Batch& batch, int64_t now_ms) {
+    const Request& request = item.request;
+    if (const auto* expire = std::get_if<ledger::ExpireDue>(&request.operation)) {
+        return ExpireDue(expire->limit, engine, now_ms);
+    }
+    if (!ValidIdempotencyKey(request.idempotency_key)) {
+        return {Rejection::kInvalidIdempotencyKey,
+                RejectionBody(Rejection::kInvalidIdempotencyKey,
+                              "an idempotency key of 1 to 255 printable characters is required"),
+                false};
+    }
+    const std::string request_hash = Sha256Hex(CanonicalRequest(request.operation));
+    auto replay = [&](const std::string& stored_hash, Rejection rejection,
+                      const std::string& body) -> Response {
+        if (stored_hash != request_hash) {
+            return {Rejection::kIdempotencyKeyReused,
+                    RejectionBody(Rejection::kIdempotencyKeyReused,
+                                  "this idempotency key was used with a different request"),
+                    false};
+        }
+        return {rejection, body, true};
+    };
+    const std::string index_key = request.actor + '\n' + request.idempotency_key;
+    if (auto found = batch.idempotency_index.find(index_key); found != batch.idempotency_index.end()) {
+        const IdempotencyRecord& record = batch.idempotency[found->second];
+        return replay(record.request_hash, record.rejection, record.response);
+    }
+    auto stored = store_->LoadIdempotency(request.actor, request.idempotency_key);
+    if (!stored) {
+        return {Rejection::kUnavailable, RejectionBody(Rejection::kUnavailable, "storage failure"), false};
+    }
+    if (*stored) {
+        return replay((*stored)->request_hash, (*stored)->rejection, (*stored)->body);
+    }
+    if (Status status = LoadRequirements(request.operation, now_ms); !status) {
+        return {Rejection::kUnavailable, RejectionBody(Rejection::kUnavailable, "storage failure"), false};
+    }
+    Outcome outcome = engine.Apply(request.operation,
+                                   Context{request.actor, request.idempotency_key, now_ms});
+    B5_ASSERT(!IsTransient(outcome.rejection), "the engine never answers a transient rejection");
+    batch.idempotency_index.emplace(index_key, batch.idempotency.size());
+    batch.idempotency.push_back(IdempotencyRecord{request.actor, request.idempotency_key,
+                                                  request_hash, outcome.rejection, outcome.body,
+                                                  now_ms});
+    return {outcome.rejection, std::move(outcome.body), false};
+}
+
+}  // namespace beta500::ledger

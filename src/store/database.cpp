@@ -1,0 +1,372 @@
+#include "store/database.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "core/crypto.h"
+#include "store/migrations.h"
+#include "store/sqlite_ledger_store.h"
+
+namespace beta500::store {
+namespace {
+
+Error StorageError(const std::exception& error) {
+    return Error{ErrorCode::kUnavailable, error.what()};
+}
+
+// 256-bit API tokens, prefixed so they are recognisable in a leaked-secret scan.
+constexpr size_t kApiTokenBytes = 32;
+constexpr const char* kApiTokenPrefix = "b5_";
+
+}  // namespace
+
+Database::Database(Config::Database config, const Clock& clock, std::string path)
+    : config_(std::move(config)), clock_(clock), path_(std::move(path)) {}
+
+Database::~Database() {
+    if (lock_fd_ >= 0) {
+        close(lock_fd_);
+    }
+}
+
+Result<std::unique_ptr<Database>> Database::Open(const Config::Database& config, const Clock& clock) {
+    std::error_code error;
+    std::filesystem::create_directories(config.data_dir, error);
+    if (error) {
+        return Error{ErrorCode::kUnavailable,
+                     "cannot create data directory " + config.data_dir + ": " + error.message()};
+    }
+    const std::string path = (std::filesystem::path(config.data_dir) / "beta500.sqlite3").string();
+    std::unique_ptr<Database> database(new Database(config, clock, path));
+    try {
+        auto writer = database->OpenWriter();
+        MigrateSqlite(*writer, clock.NowMs());
+    } catch (const SqliteError& failure) {
+        return StorageError(failure);
+    }
+    return database;
+}
+
+Status Database::LockExclusive() {
+    const std::string lock_path = (std::filesystem::path(config_.data_dir) / "beta500.lock").string();
+    lock_fd_ = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock_fd_ < 0 || flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+        return Error{ErrorCode::kFailedPrecondition,
+                     "another beta500 server is using the data directory " + config_.data_dir};
+    }
+    return Status::Ok();
+}
+
+std::unique_ptr<Connection> Database::OpenWriter() {
+    return std::make_unique<Connection>(
+        path_, Connection::Options{false, config_.synchronous, config_.busy_timeout_ms});
+}
+
+std::unique_ptr<ledger::LedgerStore> Database::NewLedgerStore() {
+    return std::make_unique<SqliteLedgerStore>(OpenWriter());
+}
+
+Database::Lease Database::Read() {
+    std::unique_lock lock(pool_mutex_);
+    for (;;) {
+        if (!pool_.empty()) {
+            auto connection = std::move(pool_.back());
+            pool_.pop_back();
+            return Lease(*this, std::move(connection));
+        }
+        if (pool_open_ < config_.read_connections) {
+            ++pool_open_;
+            lock.unlock();
+            try {
+                return Lease(*this, std::make_unique<Connection>(
+                                        path_, Connection::Options{true, config_.synchronous,
+                                                                   config_.busy_timeout_ms}));
+            } catch (...) {
+                std::lock_guard relock(pool_mutex_);
+                --pool_open_;
+                throw;
+            }
+        }
+        pool_released_.wait(lock);
+    }
+}
+
+Database::Lease::~Lease() {
+    if (connection_) {
+        std::lock_guard lock(database_.pool_mutex_);
+        database_.pool_.push_back(std::move(connection_));
+        database_.pool_released_.notify_one();
+    }
+}
+
+Status Database::Ping() {
+    try {
+        auto connection = Read();
+        Statement& query = connection->Cached("SELECT 1");
+        query.Step();
+        query.Reset();
+        return Status::Ok();
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+Result<std::optional<BalanceView>> Database::Balance(int64_t user_id) {
+    try {
+        auto connection = Read();
+        // One read transaction, so the account, its lots and its grants agree.
+        connection->Exec("BEGIN");
+        struct Rollback {
+            Connection& connection;
+            ~Rollback() { connection.Exec("COMMIT"); }
+        } end{*connection};
+        Statement& account_query = connection->Cached(
+            std::string("SELECT ") + kAccountColumns + " FROM accounts WHERE user_id = ?");
+        account_query.Bind(1, user_id);
+        if (!account_query.Step()) {
+            account_query.Reset();
+            return std::optional<BalanceView>{};
+        }
+        const ledger::Account account = ReadAccount(account_query, 0);
+        account_query.Reset();
+        BalanceView view;
+        view.user_id = user_id;
+        view.available = account.available();
+        view.held = account.debits_pending;
+        view.posted = account.posted();
+        Statement& granted = connection->Cached(
+            "SELECT COALESCE(SUM(amount), 0) FROM transfers WHERE credit_account_id = ? AND kind = 'grant'");
+        granted.Bind(1, account.id);
+        granted.Step();
+        view.granted_total = granted.Int(0);
+        granted.Reset();
+        Statement& lots = connection->Cached(
+            std::string("SELECT ") + kLotColumns +
+            " FROM lots WHERE account_id = ? AND remaining > 0 "
+            "ORDER BY expires_at IS NULL, expires_at, created_at, id");
+        lots.Bind(1, account.id);
+        while (lots.Step()) {
+            view.lots.push_back(ReadLot(lots, 0));
+        }
+        lots.Reset();
+        return std::optional<BalanceView>{std::move(view)};
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+Result<std::vector<TransferView>> Database::Transfers(const TransferFilter& filter) {
+    try {
+        auto connection = Read();
+        std::string sql =
+            "SELECT t.id, t.debit_account_id, t.credit_account_id, t.amount, t.kind, t.hold_id, "
+            "t.lot_id, t.feature, t.reference, t.actor, t.reason, t.idempotency_key, t.created_at, "
+            "d.name, c.name FROM transfers t JOIN accounts d ON d.id = t.debit_account_id "
+            "JOIN accounts c ON c.id = t.credit_account_id WHERE t.id < ?1";
+        if (filter.user_id) {
+            sql += " AND (d.user_id = ?2 OR c.user_id = ?2)";
+        }
+        if (filter.kind) {
+            sql += " AND t.kind = ?3";
+        }
+        if (filter.feature) {
+            sql += " AND t.feature = ?4";
+        }
+        sql += " ORDER BY t.id DESC LIMIT ?5";
+        Statement& query = connection->Cached(sql);
+        query.Bind(1, filter.before_id.value_or(INT64_MAX));
+        if (filter.user_id) {
+            query.Bind(2, *filter.user_id);
+        }
+        if (filter.kind) {
+            query.Bind(3, ledger::TransferKindName(*filter.kind));
+        }
+        if (filter.feature) {
+            query.Bind(4, *filter.feature);
+        }
+        query.Bind(5, filter.limit);
+        std::vector<TransferView> out;
+        while (query.Step()) {
+            TransferView view;
+            ledger::Transfer& t = view.transfer;
+            t.id = query.Int(0);
+            t.debit_account_id = query.Int(1);
+            t.credit_account_id = query.Int(2);
+            t.amount = query.Int(3);
+            t.kind = *ledger::ParseTransferKind(query.Text(4));
+            if (!query.IsNull(5)) {
+                t.hold_id = query.Int(5);
+            }
+            if (!query.IsNull(6)) {
+                t.lot_id = query.Int(6);
+            }
+            t.feature = query.Text(7);
+            t.reference = query.Text(8);
+            t.actor = query.Text(9);
+            t.reason = query.Text(10);
+            t.idempotency_key = query.Text(11);
+            t.created_at_ms = query.Int(12);
+            view.debit_account = query.Text(13);
+            view.credit_account = query.Text(14);
+            out.push_back(std::move(view));
+        }
+        query.Reset();
+        return out;
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+Result<std::optional<ApiToken>> Database::FindApiToken(std::string_view token) {
+    try {
+        auto connection = Read();
+        Statement& query = connection->Cached(
+            "SELECT id, scope FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL");
+        query.Bind(1, Sha256Hex(token));
+        std::optional<ApiToken> found;
+        if (query.Step()) {
+            found = ApiToken{query.Int(0), query.Text(1)};
+        }
+        query.Reset();
+        return found;
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+Result<int64_t> Database::CreateUser(const std::string& email, const std::string& role) {
+    try {
+        auto connection = OpenWriter();
+        int64_t user_id = 0;
+        const int64_t now_ms = clock_.NowMs();
+        connection->Transaction([&] {
+            connection->Cached("INSERT INTO users (email, role, created_at) VALUES (?, ?, ?)")
+                .Bind(1, email)
+                .Bind(2, role)
+                .Bind(3, now_ms)
+                .Run();
+            user_id = connection->LastInsertRowId();
+            connection->Cached("INSERT INTO accounts (name, user_id, created_at) VALUES (?, ?, ?)")
+                .Bind(1, "user:" + std::to_string(user_id))
+                .Bind(2, user_id)
+                .Bind(3, now_ms)
+                .Run();
+        });
+        return user_id;
+    } catch (const SqliteError& error) {
+        if (error.code() == SQLITE_CONSTRAINT_UNIQUE) {
+            return Error{ErrorCode::kAlreadyExists, "a user with this email already exists"};
+        }
+        if ((error.code() & 0xFF) == SQLITE_CONSTRAINT) {
+            return Error{ErrorCode::kInvalidArgument, "invalid user: " + std::string(error.what())};
+        }
+        return StorageError(error);
+    }
+}
+
+Result<std::pair<int64_t, std::string>> Database::CreateApiToken(const std::string& scope,
+                                                                 const std::string& name) {
+    if (scope != "service" && scope != "admin") {
+        return Error{ErrorCode::kInvalidArgument, "scope must be service or admin"};
+    }
+    try {
+        auto connection = OpenWriter();
+        const std::string token = kApiTokenPrefix + RandomToken(kApiTokenBytes);
+        connection->Cached(
+                "INSERT INTO api_tokens (token_hash, scope, name, created_at) VALUES (?, ?, ?, ?)")
+            .Bind(1, Sha256Hex(token))
+            .Bind(2, scope)
+            .Bind(3, name)
+            .Bind(4, clock_.NowMs())
+            .Run();
+        return std::make_pair(connection->LastInsertRowId(), token);
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+Result<ledger::AuditInput> Database::LoadAudit(int64_t idempotency_ttl_ms) {
+    try {
+        auto connection = Read();
+        connection->Exec("BEGIN");
+        struct End {
+            Connection& connection;
+            ~End() { connection.Exec("COMMIT"); }
+        } end{*connection};
+        ledger::AuditInput input;
+        // Posted kinds move posted totals; hold adds to pending, release and capture take from it.
+        Statement& accounts = connection->Cached(std::string("SELECT ") + kAccountColumns + R"(,
+            (SELECT COALESCE(SUM(amount), 0) FROM transfers WHERE credit_account_id = a.id
+                AND kind IN ('grant', 'usage', 'capture', 'expire', 'adjust')),
+            (SELECT COALESCE(SUM(amount), 0) FROM transfers WHERE debit_account_id = a.id
+                AND kind IN ('grant', 'usage', 'capture', 'expire', 'adjust')),
+            (SELECT COALESCE(SUM(CASE kind WHEN 'hold' THEN amount ELSE -amount END), 0)
+                FROM transfers WHERE credit_account_id = a.id AND kind IN ('hold', 'release', 'capture')),
+            (SELECT COALESCE(SUM(CASE kind WHEN 'hold' THEN amount ELSE -amount END), 0)
+                FROM transfers WHERE debit_account_id = a.id AND kind IN ('hold', 'release', 'capture')),
+            (SELECT COALESCE(SUM(remaining), 0) FROM lots WHERE account_id = a.id),
+            (SELECT COUNT(*) FROM lots WHERE account_id = a.id AND (remaining < 0 OR remaining > amount)),
+            (SELECT COALESCE(SUM(amount - captured - released), 0) FROM holds
+                WHERE account_id = a.id AND status = 'open')
+            FROM accounts a ORDER BY a.id)");
+        while (accounts.Step()) {
+            ledger::AccountAudit audit;
+            audit.stored = ReadAccount(accounts, 0);
+            audit.journal_credits_posted = accounts.Int(7);
+            audit.journal_debits_posted = accounts.Int(8);
+            audit.journal_credits_pending = accounts.Int(9);
+            audit.journal_debits_pending = accounts.Int(10);
+            audit.lots_remaining = accounts.Int(11);
+            audit.lots_out_of_range = accounts.Int(12);
+            audit.open_holds_remaining = accounts.Int(13);
+            input.accounts.push_back(std::move(audit));
+        }
+        accounts.Reset();
+        Statement& holds = connection->Cached(std::string("SELECT ") + kHoldColumns + R"(,
+            (SELECT COALESCE(SUM(amount), 0) FROM transfers WHERE hold_id = h.id AND kind = 'hold'),
+            (SELECT COALESCE(SUM(amount), 0) FROM transfers WHERE hold_id = h.id AND kind = 'capture'),
+            (SELECT COALESCE(SUM(amount), 0) FROM transfers WHERE hold_id = h.id AND kind = 'release')
+            FROM holds h ORDER BY h.id)");
+        while (holds.Step()) {
+            ledger::HoldAudit audit;
+            audit.stored = ReadHold(holds, 0);
+            audit.journal_amount = holds.Int(9);
+            audit.journal_captured = holds.Int(10);
+            audit.journal_released = holds.Int(11);
+            input.holds.push_back(std::move(audit));
+        }
+        holds.Reset();
+        Statement& totals = connection->Cached(
+            "SELECT COUNT(*), COALESCE(SUM(amount <= 0 OR debit_account_id = credit_account_id), 0) "
+            "FROM transfers");
+        totals.Step();
+        input.transfers = totals.Int(0);
+        input.malformed_transfers = totals.Int(1);
+        totals.Reset();
+        // Every keyed transfer (written by an API operation) has its record while it is kept.
+        Statement& orphans = connection->Cached(
+            "SELECT COUNT(*) FROM transfers t WHERE t.idempotency_key <> '' AND t.created_at >= ? "
+            "AND NOT EXISTS (SELECT 1 FROM idempotency_keys k WHERE k.scope = t.actor "
+            "AND k.key = t.idempotency_key)");
+        orphans.Bind(1, clock_.NowMs() - idempotency_ttl_ms);
+        orphans.Step();
+        input.keyed_transfers_without_record = orphans.Int(0);
+        orphans.Reset();
+        // One operation writes its transfers at one instant with consecutive ids.
+        Statement& several = connection->Cached(
+            "SELECT COUNT(*) FROM (SELECT actor, idempotency_key FROM transfers "
+            "WHERE idempotency_key <> '' GROUP BY actor, idempotency_key "
+            "HAVING COUNT(DISTINCT created_at) > 1 OR MAX(id) - MIN(id) + 1 <> COUNT(*))");
+        several.Step();
+        input.keys_with_several_effects = several.Int(0);
+        several.Reset();
+        return input;
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+}  // namespace beta500::store

@@ -1,0 +1,109 @@
+// Database: the embedded SQLite database in the data directory. Opens (and migrates) it, hands
+// out the ledger writer's store, and answers the reads and the few writes that are not ledger
+// operations (users, API tokens). Blocking: call it from worker threads, never network threads.
+// Thread-safe: reads take a connection from a pool; writes use their own short connection.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/result.h"
+#include "ledger/audit.h"
+#include "ledger/store.h"
+#include "store/sqlite.h"
+
+namespace beta500::store {
+
+struct BalanceView {
+    int64_t user_id = 0;
+    int64_t available = 0;
+    int64_t held = 0;
+    int64_t posted = 0;
+    int64_t granted_total = 0;
+    std::vector<ledger::Lot> lots;  // with credits left, in burn-down order
+};
+
+struct TransferView {
+    ledger::Transfer transfer;
+    std::string debit_account;
+    std::string credit_account;
+};
+
+struct TransferFilter {
+    std::optional<int64_t> user_id;
+    std::optional<ledger::TransferKind> kind;
+    std::optional<std::string> feature;
+    std::optional<int64_t> before_id;  // cursor: transfers older than this id
+    int64_t limit = 50;
+};
+
+struct ApiToken {
+    int64_t id = 0;
+    std::string scope;  // "service" or "admin"
+};
+
+class Database {
+   public:
+    // Creates the data directory if needed, opens database.sqlite3 in it and migrates it.
+    static Result<std::unique_ptr<Database>> Open(const Config::Database& config, const Clock& clock);
+    ~Database();
+
+    // Takes the data directory's lock file so only one server process writes the ledger.
+    // Fails if another process holds it. Released when the Database is destroyed.
+    Status LockExclusive();
+
+    // A store with its own write connection, for the one ledger writer.
+    std::unique_ptr<ledger::LedgerStore> NewLedgerStore();
+
+    Result<std::optional<BalanceView>> Balance(int64_t user_id);
+    Result<std::vector<TransferView>> Transfers(const TransferFilter& filter);
+    Result<std::optional<ApiToken>> FindApiToken(std::string_view token);
+    Result<ledger::AuditInput> LoadAudit(int64_t idempotency_ttl_ms);
+    Status Ping();
+
+    // Creates a user and their wallet in one transaction; returns the user id.
+    Result<int64_t> CreateUser(const std::string& email, const std::string& role);
+    // Creates an API token; returns its id and the token, which is shown once and stored hashed.
+    Result<std::pair<int64_t, std::string>> CreateApiToken(const std::string& scope,
+                                                           const std::string& name);
+
+    const std::string& path() const { return path_; }
+
+   private:
+    Database(Config::Database config, const Clock& clock, std::string path);
+
+    // A pooled read connection, returned to the pool when the lease ends.
+    class Lease {
+       public:
+        Lease(Database& database, std::unique_ptr<Connection> connection)
+            : database_(database), connection_(std::move(connection)) {}
+        ~Lease();
+        Connection& operator*() { return *connection_; }
+        Connection* operator->() { return connection_.get(); }
+
+       private:
+        Database& database_;
+        std::unique_ptr<Connection> connection_;
+    };
+    Lease Read();
+    std::unique_ptr<Connection> OpenWriter();
+
+    const Config::Database config_;
+    const Clock& clock_;
+    const std::string path_;
+    int lock_fd_ = -1;
+
+    std::mutex pool_mutex_;
+    std::condition_variable pool_released_;
+    std::vector<std::unique_ptr<Connection>> pool_;  // GUARDED_BY(pool_mutex_)
+    int64_t pool_open_ = 0;                          // GUARDED_BY(pool_mutex_)
+};
+
+}  // namespace beta500::store

@@ -1,0 +1,280 @@
+#include "store/sqlite_ledger_store.h"
+
+#include "core/assert.h"
+
+namespace beta500::store {
+namespace {
+
+Error StorageError(const std::exception& error) {
+    return Error{ErrorCode::kUnavailable, error.what()};
+}
+
+std::string Sql(std::initializer_list<std::string_view> parts) {
+    std::string out;
+    for (std::string_view part : parts) {
+        out += part;
+    }
+    return out;
+}
+
+}  // namespace
+
+ledger::Account ReadAccount(const Statement& row, int c) {
+    ledger::Account account;
+    account.id = row.Int(c);
+    account.name = row.Text(c + 1);
+    if (!row.IsNull(c + 2)) {
+        account.user_id = row.Int(c + 2);
+    }
+    account.credits_posted = row.Int(c + 3);
+    account.debits_posted = row.Int(c + 4);
+    account.credits_pending = row.Int(c + 5);
+    account.debits_pending = row.Int(c + 6);
+    return account;
+}
+
+ledger::Hold ReadHold(const Statement& row, int c) {
+    ledger::Hold hold;
+    hold.id = row.Int(c);
+    hold.account_id = row.Int(c + 1);
+    hold.feature = row.Text(c + 2);
+    hold.amount = row.Int(c + 3);
+    hold.captured = row.Int(c + 4);
+    hold.released = row.Int(c + 5);
+    const auto status = ledger::ParseHoldStatus(row.Text(c + 6));
+    B5_ASSERT(status.has_value(), "unknown hold status in the database");
+    hold.status = *status;
+    hold.expires_at_ms = row.Int(c + 7);
+    hold.created_at_ms = row.Int(c + 8);
+    return hold;
+}
+
+ledger::Lot ReadLot(const Statement& row, int c) {
+    ledger::Lot lot;
+    lot.id = row.Int(c);
+    lot.account_id = row.Int(c + 1);
+    lot.amount = row.Int(c + 2);
+    lot.remaining = row.Int(c + 3);
+    lot.expires_at_ms = row.IsNull(c + 4) ? ledger::kNeverExpires : row.Int(c + 4);
+    lot.created_at_ms = row.Int(c + 5);
+    return lot;
+}
+
+Result<ledger::NextIds> SqliteLedgerStore::LoadNextIds() {
+    try {
+        auto next = [&](const char* table) {
+            Statement& query =
+                connection_->Cached(std::string("SELECT COALESCE(MAX(id), 0) + 1 FROM ") + table);
+            query.Step();
+            const int64_t id = query.Int(0);
+            query.Reset();
+            return id;
+        };
+        return ledger::NextIds{next("transfers"), next("lots"), next("holds")};
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+std::optional<ledger::WalletRows> SqliteLedgerStore::LoadWallet(const char* where, int64_t key) {
+    Statement& account_query = connection_->Cached(
+        Sql({"SELECT ", kAccountColumns, " FROM accounts WHERE user_id IS NOT NULL AND ", where, " = ?"}));
+    account_query.Bind(1, key);
+    if (!account_query.Step()) {
+        account_query.Reset();
+        return std::nullopt;
+    }
+    ledger::WalletRows rows;
+    rows.account = ReadAccount(account_query, 0);
+    account_query.Reset();
+    Statement& lots = connection_->Cached(
+        Sql({"SELECT ", kLotColumns, " FROM lots WHERE account_id = ? AND remaining > 0"}));
+    lots.Bind(1, rows.account.id);
+    while (lots.Step()) {
+        rows.lots.push_back(ReadLot(lots, 0));
+    }
+    lots.Reset();
+    Statement& holds = connection_->Cached(
+        Sql({"SELECT ", kHoldColumns, " FROM holds WHERE account_id = ? AND status = 'open'"}));
+    holds.Bind(1, rows.account.id);
+    while (holds.Step()) {
+        rows.open_holds.push_back(ReadHold(holds, 0));
+    }
+    holds.Reset();
+    return rows;
+}
+
+Result<std::optional<ledger::WalletRows>> SqliteLedgerStore::LoadWalletByUser(int64_t user_id) {
+    try {
+        return LoadWallet("user_id", user_id);
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+Result<std::optional<ledger::WalletRows>> SqliteLedgerStore::LoadWalletByAccount(int64_t account_id) {
+    try {
+        return LoadWallet("id", account_id);
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+Result<std::optional<ledger::Hold>> SqliteLedgerStore::LoadHold(int64_t hold_id) {
+    try {
+        Statement& query = connection_->Cached(Sql({"SELECT ", kHoldColumns, " FROM holds WHERE id = ?"}));
+        query.Bind(1, hold_id);
+        std::optional<ledger::Hold> hold;
+        if (query.Step()) {
+            hold = ReadHold(query, 0);
+        }
+        query.Reset();
+        return hold;
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+Result<ledger::Account> SqliteLedgerStore::LoadOrCreateSystemAccount(const std::string& name,
+                                                                     int64_t now_ms) {
+    try {
+        ledger::Account account;
+        connection_->Transaction([&] {
+            connection_->Cached("INSERT OR IGNORE INTO accounts (name, created_at) VALUES (?, ?)")
+                .Bind(1, name)
+                .Bind(2, now_ms)
+                .Run();
+            Statement& query = connection_->Cached(
+                Sql({"SELECT ", kAccountColumns, " FROM accounts WHERE name = ?"}));
+            query.Bind(1, name);
+            B5_ASSERT(query.Step(), "system account missing after insert");
+            account = ReadAccount(query, 0);
+            query.Reset();
+        });
+        B5_ASSERT(!account.is_wallet(), "a system account name belongs to a wallet");
+        return account;
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+Result<std::optional<ledger::StoredResponse>> SqliteLedgerStore::LoadIdempotency(
+    const std::string& scope, const std::string& key) {
+    try {
+        Statement& query = connection_->Cached(
+            "SELECT request_hash, rejection, response FROM idempotency_keys WHERE scope = ? AND key = ?");
+        query.Bind(1, scope).Bind(2, key);
+        std::optional<ledger::StoredResponse> stored;
+        if (query.Step()) {
+            stored = ledger::StoredResponse{query.Text(0),
+                                            static_cast<ledger::Rejection>(query.Int(1)),
+                                            query.Text(2)};
+        }
+        query.Reset();
+        return stored;
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+Result<std::vector<int64_t>> SqliteLedgerStore::DueWalletAccounts(int64_t now_ms, int64_t limit) {
+    try {
+        Statement& query = connection_->Cached(
+            "SELECT account_id FROM lots WHERE remaining > 0 AND expires_at IS NOT NULL AND "
+            "expires_at <= ?1 UNION SELECT account_id FROM holds WHERE status = 'open' AND "
+            "expires_at <= ?1 LIMIT ?2");
+        query.Bind(1, now_ms).Bind(2, limit);
+        std::vector<int64_t> ids;
+        while (query.Step()) {
+            ids.push_back(query.Int(0));
+        }
+        query.Reset();
+        return ids;
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+Status SqliteLedgerStore::Commit(const ledger::Batch& batch, ledger::LedgerState& state,
+                                 int64_t purge_before_ms, int64_t purge_limit) {
+    try {
+        connection_->Transaction([&] {
+            Statement& insert_hold = connection_->Cached(
+                "INSERT INTO holds (id, account_id, feature, amount, captured, released, status, "
+                "expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+            for (const ledger::Hold& created : batch.new_holds) {
+                // Written as it is now (it may have moved again within the batch).
+                const ledger::Hold& hold =
+                    state.FindHold(created.id) ? *state.FindHold(created.id) : created;
+                insert_hold.Bind(1, hold.id).Bind(2, hold.account_id).Bind(3, hold.feature)
+                    .Bind(4, hold.amount).Bind(5, hold.captured).Bind(6, hold.released)
+                    .Bind(7, ledger::HoldStatusName(hold.status)).Bind(8, hold.expires_at_ms)
+                    .Bind(9, hold.created_at_ms).Run();
+            }
+            Statement& insert_lot = connection_->Cached(
+                "INSERT INTO lots (id, account_id, amount, remaining, expires_at, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)");
+            for (const ledger::Lot& lot : batch.new_lots) {
+                // The remainder is written below with the account's other lots.
+                insert_lot.Bind(1, lot.id).Bind(2, lot.account_id).Bind(3, lot.amount)
+                    .Bind(4, lot.amount)
+                    .Bind(5, lot.expires_at_ms == ledger::kNeverExpires
+                                 ? std::optional<int64_t>{}
+                                 : std::optional<int64_t>{lot.expires_at_ms})
+                    .Bind(6, lot.created_at_ms).Run();
+            }
+            Statement& insert_transfer = connection_->Cached(
+                "INSERT INTO transfers (id, debit_account_id, credit_account_id, amount, kind, "
+                "hold_id, lot_id, feature, reference, actor, reason, idempotency_key, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+            for (const ledger::Transfer& t : batch.transfers) {
+                insert_transfer.Bind(1, t.id).Bind(2, t.debit_account_id).Bind(3, t.credit_account_id)
+                    .Bind(4, t.amount).Bind(5, ledger::TransferKindName(t.kind)).Bind(6, t.hold_id)
+                    .Bind(7, t.lot_id).Bind(8, t.feature).Bind(9, t.reference).Bind(10, t.actor)
+                    .Bind(11, t.reason).Bind(12, t.idempotency_key).Bind(13, t.created_at_ms).Run();
+            }
+            Statement& update_account = connection_->Cached(
+                "UPDATE accounts SET credits_posted = ?, debits_posted = ?, credits_pending = ?, "
+                "debits_pending = ? WHERE id = ?");
+            for (int64_t id : batch.dirty_accounts) {
+                const ledger::Account* account = state.FindAccount(id);
+                B5_ASSERT(account != nullptr, "dirty account not in state");
+                update_account.Bind(1, account->credits_posted).Bind(2, account->debits_posted)
+                    .Bind(3, account->credits_pending).Bind(4, account->debits_pending).Bind(5, id).Run();
+            }
+            Statement& update_lot = connection_->Cached("UPDATE lots SET remaining = ? WHERE id = ?");
+            for (int64_t account_id : batch.dirty_lot_accounts) {
+                for (const ledger::Lot& lot : state.LotsOf(account_id)) {
+                    update_lot.Bind(1, lot.remaining).Bind(2, lot.id).Run();
+                }
+            }
+            Statement& update_hold = connection_->Cached(
+                "UPDATE holds SET amount = ?, captured = ?, released = ?, status = ? WHERE id = ?");
+            for (int64_t id : batch.dirty_holds) {
+                const ledger::Hold* hold = state.FindHold(id);
+                B5_ASSERT(hold != nullptr, "dirty hold not in state");
+                update_hold.Bind(1, hold->amount).Bind(2, hold->captured).Bind(3, hold->released)
+                    .Bind(4, ledger::HoldStatusName(hold->status)).Bind(5, id).Run();
+            }
+            Statement& insert_key = connection_->Cached(
+                "INSERT INTO idempotency_keys (scope, key, request_hash, rejection, response, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?)");
+            for (const ledger::IdempotencyRecord& record : batch.idempotency) {
+                insert_key.Bind(1, record.scope).Bind(2, record.key).Bind(3, record.request_hash)
+                    .Bind(4, static_cast<int64_t>(record.rejection)).Bind(5, record.response)
+                    .Bind(6, record.created_at_ms).Run();
+            }
+            connection_->Cached(
+                    "DELETE FROM idempotency_keys WHERE (scope, key) IN (SELECT scope, key FROM "
+                    "idempotency_keys WHERE created_at < ? LIMIT ?)")
+                .Bind(1, purge_before_ms)
+                .Bind(2, purge_limit)
+                .Run();
+        });
+        return Status::Ok();
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+}  // namespace beta500::store

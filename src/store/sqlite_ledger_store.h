@@ -1,0 +1,43 @@
+// SqliteLedgerStore: LedgerStore on SQLite, over the writer's own connection.
+// Used from the ledger writer thread only.
+#pragma once
+
+#include <memory>
+
+#include "ledger/store.h"
+#include "store/sqlite.h"
+
+namespace beta500::store {
+
+class SqliteLedgerStore final : public ledger::LedgerStore {
+   public:
+    explicit SqliteLedgerStore(std::unique_ptr<Connection> connection)
+        : connection_(std::move(connection)) {}
+
+    Result<ledger::NextIds> LoadNextIds() override;
+    Result<std::optional<ledger::WalletRows>> LoadWalletByUser(int64_t user_id) override;
+    Result<std::optional<ledger::WalletRows>> LoadWalletByAccount(int64_t account_id) override;
+    Result<std::optional<ledger::Hold>> LoadHold(int64_t hold_id) override;
+    Result<ledger::Account> LoadOrCreateSystemAccount(const std::string& name, int64_t now_ms) override;
+    Result<std::optional<ledger::StoredResponse>> LoadIdempotency(const std::string& scope,
+                                                                  const std::string& key) override;
+    Result<std::vector<int64_t>> DueWalletAccounts(int64_t now_ms, int64_t limit) override;
+    Status Commit(const ledger::Batch& batch, ledger::LedgerState& state, int64_t purge_before_ms,
+                  int64_t purge_limit) override;
+
+   private:
+    std::optional<ledger::WalletRows> LoadWallet(const char* where, int64_t key);
+    std::unique_ptr<Connection> connection_;
+};
+
+// Row readers shared by the store's queries.
+ledger::Account ReadAccount(const Statement& row, int first_column);
+ledger::Hold ReadHold(const Statement& row, int first_column);
+ledger::Lot ReadLot(const Statement& row, int first_column);
+inline constexpr const char* kAccountColumns =
+    "id, name, user_id, credits_posted, debits_posted, credits_pending, debits_pending";
+inline constexpr const char* kHoldColumns =
+    "id, account_id, feature, amount, captured, released, status, expires_at, created_at";
+inline constexpr const char* kLotColumns = "id, account_id, amount, remaining, expires_at, created_at";
+
+}  // namespace beta500::store
