@@ -1,0 +1,51 @@
+// The HTTP API's handlers: thin functions that parse a request, call a module and map the
+// result (DESIGN section 8). RegisterRoutes wires them into the router; main.cpp owns the parts.
+// Handlers never block a network thread: database reads go to the blocking pool, ledger
+// operations to the writer's queue.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string_view>
+
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/thread_pool.h"
+#include "http/router.h"
+#include "ledger/writer.h"
+#include "obs/metrics.h"
+#include "store/database.h"
+
+namespace beta500::api {
+
+struct Deps {
+    const Config& config;
+    const Clock& clock;
+    store::Database& database;
+    ledger::Writer& writer;
+    ThreadPool& blocking;
+    obs::Registry& metrics;
+    const std::atomic<bool>& draining;  // true once shutdown began (readyz answers 503)
+};
+
+// Api: the handlers and the state they share (the token cache). Borrows `deps`; must outlive
+// every request the router dispatches.
+class Api {
+   public:
+    explicit Api(Deps& deps);
+    ~Api();
+    void Register(http::Router& router);
+
+   private:
+    class Routes;
+    std::unique_ptr<Routes> routes_;
+};
+
+// The OpenAPI 3.1 document (docs/openapi.json, embedded at build time).
+std::string_view OpenApiDocument();
+
+// Page size bounds for list endpoints.
+inline constexpr int64_t kPageLimitDefault = 50;
+inline constexpr int64_t kPageLimitMax = 200;
+
+}  // namespace beta500::api

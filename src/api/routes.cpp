@@ -1,0 +1,323 @@
+#include <boost/json.hpp>
+#include <memory>
+
+#include "api/api.h"
+#include "api/auth.h"
+#include "api/input.h"
+#include "core/clock.h"
+
+namespace beta500::api {
+namespace json = boost::json;
+using http::HttpRequest;
+using http::HttpResponse;
+using http::Problem;
+using http::Respond;
+
+namespace {
+
+// The one place a ledger rejection becomes an HTTP status.
+int StatusFor(ledger::Rejection rejection) {
+    using ledger::Rejection;
+    switch (rejection) {
+        case Rejection::kNone: return 200;
+        case Rejection::kInvalidIdempotencyKey: return 400;
+        case Rejection::kInsufficientCredits: return 402;
+        case Rejection::kUserNotFound:
+        case Rejection::kHoldNotFound: return 404;
+        case Rejection::kHoldExpired:
+        case Rejection::kHoldAlreadyResolved: return 409;
+        case Rejection::kOverloaded:
+        case Rejection::kUnavailable: return 503;
+        default: return 422;
+    }
+}
+
+HttpResponse LedgerResponse(const HttpRequest& request, const ledger::Response& answer,
+                            int success_status) {
+    HttpResponse response;
+    if (answer.rejection == ledger::Rejection::kNone) {
+        response = http::Json(success_status, answer.body);
+    } else {
+        // The ledger's rejection body (code, rejection, detail and details) becomes a problem.
+        json::object problem = json::parse(answer.body).as_object();
+        const int status = StatusFor(answer.rejection);
+        json::object body{{"type", "urn:beta500:problem:" + std::string(problem.at("code").as_string())},
+                          {"title", status == 402 ? "Payment Required" : "Request refused"},
+                          {"status", status}};
+        for (auto& [key, value] : problem) {
+            body[key] = value;
+        }
+        body["instance"] = request.path;
+        body["request_id"] = request.request_id;
+        response = HttpResponse{status, "application/problem+json", json::serialize(body), {}};
+        if (status == 503) {
+            response.headers.emplace_back("Retry-After", "1");
+        }
+    }
+    if (answer.replayed) {
+        response.headers.emplace_back("Idempotent-Replayed", "true");
+    }
+    return response;
+}
+
+// Sends a ledger operation with the caller's idempotency key; answers when it is durable.
+void Submit(Deps& deps, const Caller& caller, HttpRequest&& request, Respond respond,
+            ledger::Operation operation, int success_status) {
+    const auto key = request.Header("idempotency-key");
+    if (!key) {
+        respond(http::ProblemResponse(
+            {400, "idempotency_key_required", "mutations need an Idempotency-Key header"}, &request));
+        return;
+    }
+    auto shared = std::make_shared<HttpRequest>(std::move(request));
+    deps.writer.Submit(ledger::Request{std::move(operation), caller.actor(), std::string(*key)},
+                       [shared, respond = std::move(respond), success_status](ledger::Response answer) {
+                           respond(LedgerResponse(*shared, answer, success_status));
+                       });
+}
+
+std::optional<int64_t> PathId(const HttpRequest& request, const char* name) {
+    return ParseId(request.params.at(name));
+}
+
+json::value Optional(const std::optional<int64_t>& id) {
+    return id ? json::value(std::to_string(*id)) : json::value(nullptr);
+}
+
+HttpResponse Unavailable(const HttpRequest& request) {
+    auto response = http::ProblemResponse(
+        {503, "unavailable", "the database is unavailable; retry shortly"}, &request);
+    response.headers.emplace_back("Retry-After", "1");
+    return response;
+}
+
+}  // namespace
+
+class Api::Routes {
+   public:
+    explicit Routes(Deps& deps) : deps_(deps), auth_(deps.database, deps.blocking) {}
+
+    void Register(http::Router& router) {
+        router.Add("GET", "/healthz", [](HttpRequest&&, Respond respond) {
+            respond(http::Json(200, R"({"status":"ok"})"));
+        });
+        router.Add("GET", "/readyz", [this](HttpRequest&& request, Respond respond) {
+            Readyz(std::move(request), std::move(respond));
+        });
+        router.Add("GET", "/metrics", [this](HttpRequest&&, Respond respond) {
+            respond(HttpResponse{200, "text/plain; version=0.0.4", deps_.metrics.Render(), {}});
+        });
+        router.Add("GET", "/api/v1/openapi.json", [](HttpRequest&&, Respond respond) {
+            respond(http::Json(200, std::string(OpenApiDocument())));
+        });
+        Mutation(router, "/api/v1/credits/deduct", Scope::kService, 200, [](BodyReader& body, const HttpRequest&) {
+            ledger::Deduct op;
+            op.user_id = body.Id("user_id");
+            op.amount = body.Int("amount");
+            op.feature = body.String("feature");
+            op.reference = body.OptionalString("reference");
+            return ledger::Operation(op);
+        });
+        Mutation(router, "/api/v1/credits/holds", Scope::kService, 201, [](BodyReader& body, const HttpRequest&) {
+            ledger::Authorize op;
+            op.user_id = body.Id("user_id");
+            op.amount = body.Int("amount");
+            op.ttl_seconds = body.Int("ttl_seconds");
+            op.feature = body.String("feature");
+            op.reference = body.OptionalString("reference");
+            return ledger::Operation(op);
+        });
+        Mutation(router, "/api/v1/credits/holds/{id}/increment", Scope::kService, 200,
+                 [](BodyReader& body, const HttpRequest& request) {
+                     return ledger::Operation(ledger::Increment{PathId(request, "id").value_or(0),
+                                                                body.Int("amount")});
+                 });
+        Mutation(router, "/api/v1/credits/holds/{id}/capture", Scope::kService, 200,
+                 [](BodyReader& body, const HttpRequest& request) {
+                     ledger::Capture op;
+                     op.hold_id = PathId(request, "id").value_or(0);
+                     op.amount = body.Int("amount");
+                     op.final = body.OptionalBool("final", false);
+                     return ledger::Operation(op);
+                 });
+        Mutation(router, "/api/v1/credits/holds/{id}/release", Scope::kService, 200,
+                 [](BodyReader&, const HttpRequest& request) {
+                     return ledger::Operation(ledger::Release{PathId(request, "id").value_or(0)});
+                 });
+        Mutation(router, "/api/v1/admin/credits/grants", Scope::kAdmin, 201, [](BodyReader& body, const HttpRequest&) {
+            ledger::Grant op;
+            op.user_id = body.Id("user_id");
+            op.amount = body.Int("amount");
+            op.expires_at_ms = body.OptionalTimestamp("expires_at");
+            op.reason = body.String("reason");
+            return ledger::Operation(op);
+        });
+        Mutation(router, "/api/v1/admin/credits/adjustments", Scope::kAdmin, 200,
+                 [](BodyReader& body, const HttpRequest&) {
+                     ledger::Adjust op;
+                     op.user_id = body.Id("user_id");
+                     op.amount = body.Int("amount");
+                     op.reason = body.String("reason");
+                     return ledger::Operation(op);
+                 });
+        router.Add("GET", "/api/v1/credits/balances/{user_id}", [this](HttpRequest&& request, Respond respond) {
+            auth_.Require(Scope::kService, std::move(request), std::move(respond),
+                          [this](Caller, HttpRequest&& req, Respond res) { Balance(std::move(req), std::move(res)); });
+        });
+        router.Add("GET", "/api/v1/credits/transfers", [this](HttpRequest&& request, Respond respond) {
+            auth_.Require(Scope::kService, std::move(request), std::move(respond),
+                          [this](Caller, HttpRequest&& req, Respond res) { Transfers(std::move(req), std::move(res)); });
+        });
+    }
+
+   private:
+    using Parse = std::function<ledger::Operation(BodyReader&, const HttpRequest&)>;
+
+    void Mutation(http::Router& router, std::string pattern, Scope scope, int success_status, Parse parse) {
+        router.Add("POST", std::move(pattern),
+                   [this, scope, success_status, parse](HttpRequest&& request, Respond respond) {
+                       auth_.Require(scope, std::move(request), std::move(respond),
+                                     [this, success_status, parse](Caller caller, HttpRequest&& req, Respond res) {
+                                         if (req.params.contains("id") && !PathId(req, "id")) {
+                                             res(http::ProblemResponse(
+                                                 {404, "hold_not_found", "no such hold"}, &req));
+                                             return;
+                                         }
+                                         BodyReader body(req);
+                                         ledger::Operation operation = parse(body, req);
+                                         if (const auto& problem = body.Finish()) {
+                                             res(http::ProblemResponse(*problem, &req));
+                                             return;
+                                         }
+                                         Submit(deps_, caller, std::move(req), std::move(res),
+                                                std::move(operation), success_status);
+                                     });
+                   });
+    }
+
+    void Readyz(HttpRequest&& request, Respond respond) {
+        if (deps_.draining.load()) {
+            respond(http::ProblemResponse({503, "draining", "the server is shutting down"}, &request));
+            return;
+        }
+        deps_.blocking.Post([this, request = std::move(request), respond = std::move(respond)] {
+            if (!deps_.database.Ping()) {
+                respond(Unavailable(request));
+                return;
+            }
+            respond(http::Json(200, R"({"status":"ready"})"));
+        });
+    }
+
+    void Balance(HttpRequest&& request, Respond respond) {
+        const auto user_id = PathId(request, "user_id");
+        if (!user_id) {
+            respond(http::ProblemResponse({404, "user_not_found", "no wallet for this user"}, &request));
+            return;
+        }
+        deps_.blocking.Post([this, user_id, request = std::move(request), respond = std::move(respond)] {
+            auto balance = deps_.database.Balance(*user_id);
+            if (!balance) {
+                respond(Unavailable(request));
+                return;
+            }
+            if (!*balance) {
+                respond(http::ProblemResponse({404, "user_not_found", "no wallet for this user"}, &request));
+                return;
+            }
+            const store::BalanceView& view = **balance;
+            json::array lots;
+            for (const ledger::Lot& lot : view.lots) {
+                lots.push_back(json::object{
+                    {"id", std::to_string(lot.id)},
+                    {"amount", lot.amount},
+                    {"remaining", lot.remaining},
+                    {"expires_at", lot.expires_at_ms == ledger::kNeverExpires
+                                       ? json::value(nullptr)
+                                       : json::value(FormatRfc3339(lot.expires_at_ms))},
+                    {"created_at", FormatRfc3339(lot.created_at_ms)}});
+            }
+            respond(http::Json(200, json::serialize(json::object{
+                                        {"user_id", std::to_string(view.user_id)},
+                                        {"available", view.available},
+                                        {"held", view.held},
+                                        {"posted", view.posted},
+                                        {"granted_total", view.granted_total},
+                                        {"lots", std::move(lots)}})));
+        });
+    }
+
+    void Transfers(HttpRequest&& request, Respond respond) {
+        store::TransferFilter filter;
+        auto bad = [&](const std::string& field, const std::string& detail) {
+            Problem problem{422, "invalid_request", detail, {{"field", json::serialize(json::value(field))}}};
+            respond(http::ProblemResponse(problem, &request));
+        };
+        for (const auto& [name, value] : request.query) {
+            if (name == "user_id") {
+                if (!(filter.user_id = ParseId(value))) {
+                    return bad(name, "user_id must be a positive id");
+                }
+            } else if (name == "kind") {
+                if (!(filter.kind = ledger::ParseTransferKind(value))) {
+                    return bad(name, "unknown transfer kind " + value);
+                }
+            } else if (name == "feature") {
+                if (!ledger::ValidFeature(value)) {
+                    return bad(name, "feature must match [a-z0-9_]{1,64}");
+                }
+                filter.feature = value;
+            } else if (name == "limit") {
+                const auto limit = ParseId(value);
+                if (!limit || *limit > kPageLimitMax) {
+                    return bad(name, "limit must be between 1 and " + std::to_string(kPageLimitMax));
+                }
+                filter.limit = *limit;
+            } else if (name == "cursor") {
+                if (!(filter.before_id = ParseId(value))) {
+                    return bad(name, "cursor is not one this server issued");
+                }
+            } else {
+                return bad(name, "unknown query parameter " + name);
+            }
+        }
+        deps_.blocking.Post([this, filter, request = std::move(request), respond = std::move(respond)] {
+            auto transfers = deps_.database.Transfers(filter);
+            if (!transfers) {
+                respond(Unavailable(request));
+                return;
+            }
+            json::array items;
+            for (const store::TransferView& view : *transfers) {
+                const ledger::Transfer& t = view.transfer;
+                items.push_back(json::object{{"id", std::to_string(t.id)},
+                                             {"debit_account", view.debit_account},
+                                             {"credit_account", view.credit_account},
+                                             {"amount", t.amount},
+                                             {"kind", ledger::TransferKindName(t.kind)},
+                                             {"hold_id", Optional(t.hold_id)},
+                                             {"lot_id", Optional(t.lot_id)},
+                                             {"feature", t.feature},
+                                             {"reference", t.reference},
+                                             {"actor", t.actor},
+                                             {"reason", t.reason},
+                                             {"created_at", FormatRfc3339(t.created_at_ms)}});
+            }
+            json::value next = nullptr;
+            if (static_cast<int64_t>(transfers->size()) == filter.limit) {
+                next = std::to_string(transfers->back().transfer.id);
+            }
+            respond(http::Json(200, json::serialize(json::object{{"items", std::move(items)},
+                                                                 {"next_cursor", next}})));
+        });
+    }
+
+    Deps& deps_;
+    Authenticator auth_;
+};
+
+Api::Api(Deps& deps) : routes_(std::make_unique<Routes>(deps)) {}
+Api::~Api() = default;
+void Api::Register(http::Router& router) { routes_->Register(router); }
+
+}  // namespace beta500::api

@@ -1,0 +1,256 @@
+// beta500: the only composition root. Parses the command line, loads the configuration and
+// builds and wires the parts for each command (serve, migrate, config, users, tokens, ledger).
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <condition_variable>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include "api/api.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/thread_pool.h"
+#include "http/server.h"
+#include "ledger/audit.h"
+#include "ledger/writer.h"
+#include "obs/metrics.h"
+#include "store/database.h"
+
+namespace beta500 {
+namespace {
+
+// Due lots and holds expired per job run at most (bounds one batch's work).
+constexpr int64_t kExpiryLimitPerRun = 1000;
+
+struct Flags {
+    std::string config_path;
+    std::string listen;
+    std::string data_dir;
+};
+
+int Fail(const std::string& message) {
+    std::fprintf(stderr, "beta500: %s\n", message.c_str());
+    return 1;
+}
+
+Result<Config> LoadConfig(const Flags& flags) {
+    auto config = Config::Load(flags.config_path, ProcessEnvironment());
+    if (!config) {
+        return config;
+    }
+    if (!flags.listen.empty()) {
+        config->server.listen = flags.listen;
+    }
+    if (!flags.data_dir.empty()) {
+        config->database.data_dir = flags.data_dir;
+    }
+    if (Status status = config->Validate(); !status) {
+        return status.error();
+    }
+    return config;
+}
+
+ledger::WriterOptions WriterOptionsFrom(const Config& config) {
+    ledger::WriterOptions options;
+    options.queue_max = config.ledger.queue_max;
+    options.batch_max = config.ledger.batch_max;
+    options.idempotency_ttl_ms = config.ledger.idempotency_ttl_days * 24 * 3600 * 1000;
+    options.limits.amount_max = config.ledger.amount_max;
+    options.limits.hold_ttl_seconds_max = config.ledger.hold_ttl_seconds_max;
+    return options;
+}
+
+// Submits ExpireDue every interval until stopped.
+class ExpiryJob {
+   public:
+    ExpiryJob(ledger::Writer& writer, std::chrono::seconds interval)
+        : thread_([this, &writer, interval] {
+              std::unique_lock lock(mutex_);
+              while (!stop_.wait_for(lock, interval, [this] { return stopping_; })) {
+                  lock.unlock();
+                  const auto result = writer.Call({ledger::ExpireDue{kExpiryLimitPerRun}, "system", ""});
+                  if (result.rejection != ledger::Rejection::kNone) {
+                      spdlog::warn("msg=\"expiry job failed\" code={}", ledger::RejectionName(result.rejection));
+                  }
+                  lock.lock();
+              }
+          }) {}
+    ~ExpiryJob() {
+        {
+            std::lock_guard lock(mutex_);
+            stopping_ = true;
+        }
+        stop_.notify_one();
+        thread_.join();
+    }
+
+   private:
+    std::mutex mutex_;
+    std::condition_variable stop_;
+    bool stopping_ = false;  // GUARDED_BY(mutex_)
+    std::thread thread_;
+};
+
+int Serve(const Config& config) {
+    // Signals go to one waiting thread only: block them before any thread starts.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+    InitLogging(config.log.level);
+    SystemClock clock;
+    obs::Registry metrics;
+    auto database = store::Database::Open(config.database, clock);
+    if (!database) {
+        return Fail(database.error().message);
+    }
+    if (Status locked = (*database)->LockExclusive(); !locked) {
+        return Fail(locked.error().message);
+    }
+    auto writer = ledger::Writer::Start((*database)->NewLedgerStore(), WriterOptionsFrom(config), clock, &metrics);
+    if (!writer) {
+        return Fail(writer.error().message);
+    }
+    ThreadPool blocking(static_cast<size_t>(config.database.read_connections));
+    std::atomic<bool> draining{false};
+    api::Deps deps{config, clock, **database, **writer, blocking, metrics, draining};
+    api::Api api(deps);
+    http::Router router;
+    api.Register(router);
+    auto server = http::Server::Bind(config.server, router, metrics);
+    if (!server) {
+        return Fail(server.error().message);
+    }
+    std::thread signal_waiter([&] {
+        int received = 0;
+        sigwait(&signals, &received);
+        spdlog::info("msg=\"shutting down\" signal={}", received);
+        draining = true;
+        (*server)->Shutdown();
+    });
+    spdlog::info("msg=listening address={} data_dir={} synchronous={}", (*server)->address(),
+                 LogQuote(config.database.data_dir), config.database.synchronous);
+    spdlog::default_logger()->flush();  // scripts wait for this line
+    {
+        ExpiryJob expiry(**writer, std::chrono::seconds(config.ledger.expiry_interval_seconds));
+        (*server)->Run(static_cast<int>(config.server.threads));
+    }
+    (*writer)->Stop();
+    if (!draining.exchange(true)) {
+        // Run returned without a signal: wake the waiter so it can be joined.
+        pthread_kill(signal_waiter.native_handle(), SIGTERM);
+    }
+    signal_waiter.join();
+    spdlog::info("msg=stopped");
+    spdlog::shutdown();
+    return 0;
+}
+
+int Verify(const Config& config) {
+    SystemClock clock;
+    auto database = store::Database::Open(config.database, clock);
+    if (!database) {
+        return Fail(database.error().message);
+    }
+    auto input = (*database)->LoadAudit(config.ledger.idempotency_ttl_days * 24 * 3600 * 1000);
+    if (!input) {
+        return Fail(input.error().message);
+    }
+    const ledger::AuditReport report = ledger::Audit(*input);
+    for (const std::string& problem : report.problems) {
+        std::printf("problem: %s\n", problem.c_str());
+    }
+    std::printf("%s: %lld accounts, %lld transfers, %lld holds checked, %zu problems\n",
+                report.ok() ? "ok" : "FAILED", static_cast<long long>(report.accounts),
+                static_cast<long long>(report.transfers), static_cast<long long>(report.holds),
+                report.problems.size());
+    return report.ok() ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace beta500
+
+int main(int argc, char** argv) {
+    using namespace beta500;
+    CLI::App app{"Beta 500: invite-only beta on prepaid credits"};
+    app.require_subcommand(1);
+    Flags flags;
+    if (const char* path = std::getenv("BETA500_CONFIG")) {
+        flags.config_path = path;
+    }
+    app.add_option("--config", flags.config_path, "TOML configuration file (or BETA500_CONFIG)");
+    app.add_option("--data-dir", flags.data_dir, "Data directory (overrides database.data_dir)");
+
+    auto* serve = app.add_subcommand("serve", "Run the HTTP server");
+    serve->add_option("--listen", flags.listen, "HOST:PORT to listen on (port 0: any free port)");
+    serve->add_option("--data-dir", flags.data_dir, "Data directory (overrides database.data_dir)");
+    auto* migrate = app.add_subcommand("migrate", "Create or upgrade the database schema");
+    auto* config_command = app.add_subcommand("config", "Print the effective configuration (secrets redacted)");
+    auto* users = app.add_subcommand("users", "Manage users");
+    users->require_subcommand(1);
+    auto* users_create = users->add_subcommand("create", "Create a user with an empty wallet; prints the id");
+    std::string email;
+    std::string role = "user";
+    users_create->add_option("--email", email, "Email address")->required();
+    users_create->add_option("--role", role, "user or admin")->check(CLI::IsMember({"user", "admin"}));
+    auto* tokens = app.add_subcommand("tokens", "Manage API tokens");
+    tokens->require_subcommand(1);
+    auto* tokens_create = tokens->add_subcommand("create", "Create an API token; prints it once");
+    std::string scope;
+    std::string name;
+    tokens_create->add_option("--scope", scope, "service or admin")->required()->check(CLI::IsMember({"service", "admin"}));
+    tokens_create->add_option("--name", name, "What the token is for");
+    auto* ledger_command = app.add_subcommand("ledger", "Ledger maintenance");
+    ledger_command->require_subcommand(1);
+    auto* verify = ledger_command->add_subcommand("verify", "Check every ledger invariant; non-zero exit on any problem");
+
+    CLI11_PARSE(app, argc, argv);
+
+    auto config = LoadConfig(flags);
+    if (!config) {
+        return Fail(config.error().message);
+    }
+    if (serve->parsed()) {
+        return Serve(*config);
+    }
+    if (config_command->parsed()) {
+        std::fputs(config->Dump().c_str(), stdout);
+        return 0;
+    }
+    if (verify->parsed()) {
+        return Verify(*config);
+    }
+    SystemClock clock;
+    auto database = store::Database::Open(config->database, clock);
+    if (!database) {
+        return Fail(database.error().message);
+    }
+    if (migrate->parsed()) {
+        std::printf("migrated %s\n", (*database)->path().c_str());
+        return 0;
+    }
+    if (users_create->parsed()) {
+        auto id = (*database)->CreateUser(email, role);
+        if (!id) {
+            return Fail(id.error().message);
+        }
+        std::printf("%lld\n", static_cast<long long>(*id));
+        return 0;
+    }
+    if (tokens_create->parsed()) {
+        auto token = (*database)->CreateApiToken(scope, name);
+        if (!token) {
+            return Fail(token.error().message);
+        }
+        std::printf("created %s token %lld; it is shown only once:\n%s\n", scope.c_str(),
+                    static_cast<long long>(token->first), token->second.c_str());
+        return 0;
+    }
+    return Fail("unknown command");
+}
