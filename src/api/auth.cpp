@@ -59,12 +59,13 @@ void Authenticator::Require(Scope scope, http::HttpRequest&& request, http::Resp
             respond(std::move(response));
             return;
         }
-        {
+        if (*found) {
+            // Only known tokens are cached, so a token created a moment ago works at once.
             std::lock_guard lock(mutex_);
             if (cache_.size() >= kCacheEntriesMax) {
                 cache_.clear();
             }
-            cache_[hash] = Entry{*found, std::chrono::steady_clock::now() + kCacheTtl};
+            cache_[hash] = Entry{**found, std::chrono::steady_clock::now() + kCacheTtl};
         }
         Decide(scope, *found, std::move(request), std::move(respond), next);
     });

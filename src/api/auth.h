@@ -41,7 +41,7 @@ class Authenticator {
     static constexpr size_t kCacheEntriesMax = 10'000;
 
     struct Entry {
-        std::optional<store::ApiToken> token;
+        store::ApiToken token;
         std::chrono::steady_clock::time_point expires;
     };
 

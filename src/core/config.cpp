@@ -175,6 +175,10 @@ Status Config::Validate() const {
     if (database.synchronous != "full" && database.synchronous != "normal") {
         return Invalid("database.synchronous must be \"full\" or \"normal\"");
     }
+    if (log.level != "trace" && log.level != "debug" && log.level != "info" &&
+        log.level != "warn" && log.level != "error") {
+        return Invalid("log.level must be one of trace, debug, info, warn, error");
+    }
     if (database.url != "sqlite") {
         return Invalid("database.url: only \"sqlite\" is supported");
     }

@@ -93,6 +93,19 @@ auto AsyncHandle(const Handler& handler, HttpRequest request, Token&& token) {
         token, std::move(request));
 }
 
+// Completion for co_spawn: logs an escaped exception (connections and jobs never die silently).
+auto LogFailure(const char* what) {
+    return [what](std::exception_ptr failure) {
+        if (failure) {
+            try {
+                std::rethrow_exception(failure);
+            } catch (const std::exception& error) {
+                spdlog::error("msg={} error={}", LogQuote(what), LogQuote(error.what()));
+            }
+        }
+    };
+}
+
 }  // namespace
 
 struct Server::Impl {
@@ -295,7 +308,7 @@ asio::awaitable<void> Server::Impl::Accept() {
         auto executor = socket.get_executor();
         if (connections.load() >= config.connections_max) {
             refused_connections.Inc();
-            asio::co_spawn(executor, Refuse(std::move(socket)), asio::detached);
+            asio::co_spawn(executor, Refuse(std::move(socket)), LogFailure("refusal failed"));
             continue;
         }
         open_connections.Set(++connections);
@@ -305,13 +318,7 @@ asio::awaitable<void> Server::Impl::Accept() {
             live.emplace(connection.get(), connection);
         }
         asio::co_spawn(executor, Serve(connection), [this, raw = connection.get()](std::exception_ptr failure) {
-            if (failure) {
-                try {
-                    std::rethrow_exception(failure);
-                } catch (const std::exception& failed) {
-                    spdlog::error("msg=\"connection failed\" error={}", LogQuote(failed.what()));
-                }
-            }
+            LogFailure("connection failed")(failure);
             {
                 std::lock_guard lock(live_mutex);
                 live.erase(raw);
@@ -401,15 +408,7 @@ std::string Server::address() const {
 }
 
 void Server::Run(int threads) {
-    asio::co_spawn(impl_->strand, impl_->Accept(), [](std::exception_ptr failure) {
-        if (failure) {
-            try {
-                std::rethrow_exception(failure);
-            } catch (const std::exception& error) {
-                spdlog::critical("msg=\"accept loop failed\" error={}", LogQuote(error.what()));
-            }
-        }
-    });
+    asio::co_spawn(impl_->strand, impl_->Accept(), LogFailure("accept loop failed"));
     std::vector<std::thread> extra;
     for (int i = 1; i < threads; ++i) {
         extra.emplace_back([this] { impl_->io.run(); });
@@ -424,15 +423,7 @@ void Server::Shutdown() {
     if (impl_->draining.exchange(true)) {
         return;
     }
-    asio::co_spawn(impl_->strand, impl_->Drain(), [](std::exception_ptr failure) {
-        if (failure) {
-            try {
-                std::rethrow_exception(failure);
-            } catch (const std::exception& error) {
-                spdlog::critical("msg=\"shutdown failed\" error={}", LogQuote(error.what()));
-            }
-        }
-    });
+    asio::co_spawn(impl_->strand, impl_->Drain(), LogFailure("shutdown failed"));
 }
 
 bool Server::draining() const { return impl_->draining.load(); }

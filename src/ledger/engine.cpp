@@ -249,38 +249,41 @@ Transfer& Engine::Post(Account& debit, Account& credit, int64_t amount, Transfer
 
 void Engine::Burn(Account& wallet, int64_t amount) {
     int64_t left = amount;
-    for (Lot& lot : state_.LotsOf(wallet.id)) {
+    for (Lot& lot : state_.MutableLotsOf(wallet.id)) {
         if (left == 0) {
             break;
         }
         const int64_t take = std::min(left, lot.remaining);
-        lot.remaining -= take;
-        left -= take;
+        if (take > 0) {
+            state_.TakeFromLot(lot, take);
+            batch_.lot_remaining[lot.id] = lot.remaining;
+            if (lot.remaining == 0) {
+                batch_.prunable_accounts.insert(wallet.id);
+            }
+            left -= take;
+        }
     }
     B5_ASSERT(left == 0, "lots do not cover the wallet's posted balance");
-    batch_.dirty_lot_accounts.insert(wallet.id);
 }
 
 void Engine::CheckWallet(const Account& wallet) {
     B5_ASSERT(wallet.available() >= 0, "a wallet's available balance went negative");
-    int64_t lots_total = 0;
-    for (const Lot& lot : state_.LotsOf(wallet.id)) {
-        B5_ASSERT(lot.remaining >= 0 && lot.remaining <= lot.amount, "lot remainder out of range");
-        lots_total += lot.remaining;
-    }
-    B5_ASSERT(lots_total == wallet.posted(), "lot remainders differ from the posted balance");
+    B5_ASSERT(state_.LotsTotal(wallet.id) == wallet.posted(),
+              "lot remainders differ from the posted balance");
 }
 
 bool Engine::ExpireHoldIfDue(Hold& hold, const Context& context) {
     if (hold.status != HoldStatus::kOpen || hold.expires_at_ms > context.now_ms) {
         return false;
     }
+    // Expiry is the system's act, not the caller's: it carries no idempotency key.
+    const Context system{"system", "", context.now_ms};
     Account* wallet = state_.FindAccount(hold.account_id);
     B5_ASSERT(wallet != nullptr, "hold's wallet not loaded");
     const int64_t left = hold.remaining();
     if (left > 0) {
         Transfer& transfer = Post(*wallet, System(UsageAccountName(hold.feature)), left,
-                                  TransferKind::kRelease, context);
+                                  TransferKind::kRelease, system);
         transfer.hold_id = hold.id;
         transfer.feature = hold.feature;
         transfer.reason = "hold expired";
@@ -288,16 +291,23 @@ bool Engine::ExpireHoldIfDue(Hold& hold, const Context& context) {
     hold.released += left;
     hold.status = HoldStatus::kExpired;
     batch_.dirty_holds.insert(hold.id);
+    batch_.prunable_accounts.insert(hold.account_id);
     return true;
 }
 
 void Engine::ExpireDue(Account& wallet, const Context& context) {
-    for (int64_t hold_id : state_.OpenHoldsOf(wallet.id)) {
-        Hold* hold = state_.FindHold(hold_id);
-        B5_ASSERT(hold != nullptr, "open hold not loaded");
-        ExpireHoldIfDue(*hold, context);
+    if (state_.NextHoldExpiry(wallet.id) <= context.now_ms) {
+        int64_t next = INT64_MAX;
+        for (int64_t hold_id : state_.OpenHoldsOf(wallet.id)) {
+            Hold* hold = state_.FindHold(hold_id);
+            B5_ASSERT(hold != nullptr, "open hold not loaded");
+            if (!ExpireHoldIfDue(*hold, context) && hold->status == HoldStatus::kOpen) {
+                next = std::min(next, hold->expires_at_ms);
+            }
+        }
+        state_.SetNextHoldExpiry(wallet.id, next);
     }
-    for (Lot& lot : state_.LotsOf(wallet.id)) {
+    for (Lot& lot : state_.MutableLotsOf(wallet.id)) {
         if (lot.expires_at_ms > context.now_ms) {
             break;  // burn-down order: the rest expire later
         }
@@ -310,8 +320,11 @@ void Engine::ExpireDue(Account& wallet, const Context& context) {
                                   {"system", "", context.now_ms});
         transfer.lot_id = lot.id;
         transfer.reason = "grant expired";
-        lot.remaining -= amount;
-        batch_.dirty_lot_accounts.insert(wallet.id);
+        state_.TakeFromLot(lot, amount);
+        batch_.lot_remaining[lot.id] = lot.remaining;
+        if (lot.remaining == 0) {
+            batch_.prunable_accounts.insert(wallet.id);
+        }
     }
 }
 
@@ -476,6 +489,7 @@ Outcome Engine::ApplyCapture(const Capture& op, const Context& context) {
             body["release_transfer_id"] = std::to_string(transfer.id);
         }
         hold->status = HoldStatus::kCaptured;
+        batch_.prunable_accounts.insert(hold->account_id);
     }
     batch_.dirty_holds.insert(hold->id);
     CheckWallet(wallet);
@@ -505,6 +519,7 @@ Outcome Engine::ApplyRelease(const Release& op, const Context& context) {
     }
     hold->released += left;
     hold->status = HoldStatus::kReleased;
+    batch_.prunable_accounts.insert(hold->account_id);
     batch_.dirty_holds.insert(hold->id);
     CheckWallet(wallet);
     body["hold"] = HoldJson(*hold);

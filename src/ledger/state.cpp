@@ -38,6 +38,7 @@ void LedgerState::AddAccount(Account account) {
 }
 
 void LedgerState::AddLot(Lot lot) {
+    lots_total_[lot.account_id] += lot.remaining;
     auto& lots = lots_[lot.account_id];
     auto before = [](const Lot& a, const Lot& b) {
         return std::tie(a.expires_at_ms, a.created_at_ms, a.id) <
@@ -49,18 +50,45 @@ void LedgerState::AddLot(Lot lot) {
 void LedgerState::AddHold(Hold hold) {
     if (hold.status == HoldStatus::kOpen) {
         open_holds_[hold.account_id].push_back(hold.id);
+        SetNextHoldExpiry(hold.account_id, std::min(NextHoldExpiry(hold.account_id), hold.expires_at_ms));
     }
     holds_.emplace(hold.id, std::move(hold));
 }
 
-void LedgerState::Prune() {
-    for (auto& [account_id, lots] : lots_) {
-        std::erase_if(lots, [](const Lot& lot) { return lot.remaining == 0; });
+void LedgerState::TakeFromLot(Lot& lot, int64_t amount) {
+    B5_ASSERT(amount >= 0 && amount <= lot.remaining, "taking more than a lot holds");
+    lot.remaining -= amount;
+    lots_total_[lot.account_id] -= amount;
+}
+
+int64_t LedgerState::LotsTotal(int64_t account_id) const {
+    auto found = lots_total_.find(account_id);
+    return found == lots_total_.end() ? 0 : found->second;
+}
+
+int64_t LedgerState::NextHoldExpiry(int64_t account_id) const {
+    auto found = next_hold_expiry_.find(account_id);
+    return found == next_hold_expiry_.end() ? INT64_MAX : found->second;
+}
+
+void LedgerState::SetNextHoldExpiry(int64_t account_id, int64_t expires_at_ms) {
+    next_hold_expiry_[account_id] = expires_at_ms;
+}
+
+void LedgerState::PruneAccount(int64_t account_id) {
+    if (auto lots = lots_.find(account_id); lots != lots_.end()) {
+        std::erase_if(lots->second, [](const Lot& lot) { return lot.remaining == 0; });
     }
-    for (auto& [account_id, hold_ids] : open_holds_) {
-        std::erase_if(hold_ids, [&](int64_t id) { return holds_.at(id).status != HoldStatus::kOpen; });
+    if (auto hold_ids = open_holds_.find(account_id); hold_ids != open_holds_.end()) {
+        std::erase_if(hold_ids->second, [&](int64_t id) {
+            auto hold = holds_.find(id);
+            if (hold->second.status == HoldStatus::kOpen) {
+                return false;
+            }
+            holds_.erase(hold);
+            return true;
+        });
     }
-    std::erase_if(holds_, [](const auto& entry) { return entry.second.status != HoldStatus::kOpen; });
 }
 
 void LedgerState::Clear() {
@@ -70,6 +98,8 @@ void LedgerState::Clear() {
     lots_.clear();
     holds_.clear();
     open_holds_.clear();
+    lots_total_.clear();
+    next_hold_expiry_.clear();
 }
 
 void LedgerState::SetNextIds(int64_t transfer_id, int64_t lot_id, int64_t hold_id) {

@@ -161,7 +161,7 @@ void Writer::ProcessBatch(std::deque<Item>& items) {
     const Status committed = store_->Commit(batch, state_, now_ms - options_.idempotency_ttl_ms,
                                             kIdempotencyPurgePerBatch);
     if (committed) {
-        state_.Prune();
+        state_.Prune(batch.prunable_accounts);
         if (state_.account_count() > kCachedAccountsMax) {
             state_.Clear();
         }

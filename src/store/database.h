@@ -51,7 +51,7 @@ struct ApiToken {
 
 class Database {
    public:
-    // Creates the data directory if needed, opens database.sqlite3 in it and migrates it.
+    // Creates the data directory if needed, opens beta500.sqlite3 in it and migrates it.
     static Result<std::unique_ptr<Database>> Open(const Config::Database& config, const Clock& clock);
     ~Database();
 

@@ -243,10 +243,8 @@ Status SqliteLedgerStore::Commit(const ledger::Batch& batch, ledger::LedgerState
                     .Bind(3, account->credits_pending).Bind(4, account->debits_pending).Bind(5, id).Run();
             }
             Statement& update_lot = connection_->Cached("UPDATE lots SET remaining = ? WHERE id = ?");
-            for (int64_t account_id : batch.dirty_lot_accounts) {
-                for (const ledger::Lot& lot : state.LotsOf(account_id)) {
-                    update_lot.Bind(1, lot.remaining).Bind(2, lot.id).Run();
-                }
+            for (const auto& [lot_id, remaining] : batch.lot_remaining) {
+                update_lot.Bind(1, remaining).Bind(2, lot_id).Run();
             }
             Statement& update_hold = connection_->Cached(
                 "UPDATE holds SET amount = ?, captured = ?, released = ?, status = ? WHERE id = ?");

@@ -68,6 +68,7 @@ CREATE TABLE transfers (
 );
 CREATE INDEX transfers_by_debit ON transfers (debit_account_id, id);
 CREATE INDEX transfers_by_credit ON transfers (credit_account_id, id);
+CREATE INDEX transfers_by_hold ON transfers (hold_id) WHERE hold_id IS NOT NULL;
 CREATE INDEX transfers_by_key ON transfers (actor, idempotency_key) WHERE idempotency_key <> '';
 
 -- Transfers are immutable: the journal only grows.
