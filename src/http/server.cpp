@@ -25,6 +25,8 @@ namespace {
 constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
 // A client-supplied request id longer than this, or with other characters, is replaced.
 constexpr size_t kRequestIdBytesMax = 64;
+// Extra room given to Beast's own header check (see Serve).
+constexpr int64_t kHeaderLimitSlackBytes = 1024;
 // How often a draining server checks whether its connections have finished.
 constexpr auto kDrainPollInterval = std::chrono::milliseconds(20);
 
@@ -206,14 +208,23 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection> connection
     beast::flat_buffer buffer;
     for (;;) {
         bhttp::request_parser<bhttp::string_body> parser;
-        parser.header_limit(static_cast<uint32_t>(config.header_bytes_max));
+        // Beast bounds the request line and the fields separately; the slack keeps its check
+        // from firing first, and the exact limit on the whole header is checked below.
+        parser.header_limit(static_cast<uint32_t>(config.header_bytes_max + kHeaderLimitSlackBytes));
         parser.body_limit(static_cast<uint64_t>(config.body_bytes_max));
         stream.expires_after(std::chrono::seconds(config.idle_timeout_seconds));
         connection->reading = true;
         if (draining) {
             break;
         }
-        auto [read_error, bytes] = co_await bhttp::async_read(stream, buffer, parser, kAwait);
+        auto [read_error, header_bytes] = co_await bhttp::async_read_header(stream, buffer, parser, kAwait);
+        if (!read_error && header_bytes > static_cast<size_t>(config.header_bytes_max)) {
+            read_error = bhttp::error::header_limit;
+        }
+        if (!read_error && !parser.is_done()) {
+            auto [body_error, body_bytes] = co_await bhttp::async_read(stream, buffer, parser, kAwait);
+            read_error = body_error;
+        }
         connection->reading = false;
         const auto started = std::chrono::steady_clock::now();
         std::string request_id;

@@ -1,0 +1,138 @@
+"""Starts the built beta500 binary on a free loopback port with a temporary data directory and
+talks to it over real HTTP (Python's standard library only)."""
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+
+BINARY = os.environ.get("BETA500_BINARY", "build/src/app/beta500")
+START_TIMEOUT_SECONDS = 15
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.raw = body
+        content_type = headers.get("content-type", "")
+        self.json = json.loads(body) if "json" in content_type and body else None
+
+    def __repr__(self):
+        return f"<{self.status} {self.raw[:300]!r}>"
+
+
+class Server:
+    """One beta500 process. Use as a context manager; the data directory is removed after."""
+
+    def __init__(self, env=None, data_dir=None):
+        self.own_dir = data_dir is None
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="beta500-functional-")
+        self.env = dict(os.environ, **(env or {}))
+        self.process = None
+        self.port = None
+        self.log = []
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        if self.process:
+            self.process.stdout.close()
+        if self.own_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def cli(self, *args, check=True):
+        result = subprocess.run([BINARY, "--data-dir", self.data_dir, *args], env=self.env,
+                                capture_output=True, text=True, timeout=30)
+        if check and result.returncode != 0:
+            raise AssertionError(f"beta500 {' '.join(args)} failed: {result.stderr}")
+        return result
+
+    def last_line(self, *args):
+        return self.cli(*args).stdout.strip().splitlines()[-1]
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [BINARY, "serve", "--listen", "127.0.0.1:0", "--data-dir", self.data_dir],
+            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                raise AssertionError("server exited during start-up: " + "".join(self.log))
+            self.log.append(line)
+            if "msg=listening" in line:
+                address = line.split("address=")[1].split()[0]
+                self.port = int(address.rsplit(":", 1)[1])
+                threading.Thread(target=self._drain, daemon=True).start()
+                return
+        raise AssertionError("server did not start in time")
+
+    def _drain(self):
+        for line in self.process.stdout:
+            self.log.append(line)
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        self.process.send_signal(sig)
+        return self.process.wait(timeout=timeout)
+
+    def connect(self, timeout=10):
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def request(self, method, path, body=None, token=None, key=None, headers=None, connection=None):
+        all_headers = dict(headers or {})
+        if token:
+            all_headers["Authorization"] = "Bearer " + token
+        if key is not None:
+            all_headers["Idempotency-Key"] = key
+        payload = None
+        if body is not None:
+            payload = body if isinstance(body, (bytes, str)) else json.dumps(body)
+            all_headers.setdefault("Content-Type", "application/json")
+        own = connection is None
+        connection = connection or self.connect()
+        try:
+            connection.request(method, path, body=payload, headers=all_headers)
+            response = connection.getresponse()
+            raw = response.read().decode()
+            headers_lower = {k.lower(): v for k, v in response.getheaders()}
+            return Response(response.status, headers_lower, raw)
+        finally:
+            if own:
+                connection.close()
+
+
+class LedgerFixture:
+    """A running server with one user and an admin and a service token."""
+
+    def setUp(self):
+        self.server = Server().__enter__()
+        self.user = self.server.last_line("users", "create", "--email", "ada@example.com")
+        self.admin = self.server.last_line("tokens", "create", "--scope", "admin")
+        self.service = self.server.last_line("tokens", "create", "--scope", "service")
+
+    def tearDown(self):
+        self.server.__exit__(None, None, None)
+
+    def post(self, path, body, token=None, key=None):
+        return self.server.request("POST", path, body, token=token or self.admin,
+                                   key=key if key is not None else str(uuid.uuid4()))
+
+    def grant(self, amount, user=None, **extra):
+        return self.post("/api/v1/admin/credits/grants",
+                         {"user_id": user or self.user, "amount": amount, "reason": "test", **extra})
+
+    def balance(self, user=None):
+        return self.server.request("GET", f"/api/v1/credits/balances/{user or self.user}",
+                                   token=self.service).json
