@@ -74,7 +74,7 @@ class HttpTest(unittest.TestCase):
 
     def test_body_limit_edge(self):
         def post(size):
-            body = '{"user_id":"1","amount":1,"reason":"' + "r" * (size - 36) + '"}'
+            body = '{"user_id":"1","amount":1,"reason":"' + "r" * (size - 38) + '"}'
             self.assertEqual(len(body), size)
             return self.server.request("POST", "/api/v1/admin/credits/grants", body,
                                        token=self.token, key=f"b{size}")
