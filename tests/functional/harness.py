@@ -63,6 +63,8 @@ class Server:
         return self.cli(*args).stdout.strip().splitlines()[-1]
 
     def start(self):
+        if self.process:
+            self.process.stdout.close()
         self.process = subprocess.Popen(
             [BINARY, "serve", "--listen", "127.0.0.1:0", "--data-dir", self.data_dir],
             env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
