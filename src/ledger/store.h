@@ -32,24 +32,30 @@ struct StoredResponse {
     std::string body;
 };
 
+// A batch runs inside one write transaction: Begin, then the loads and Commit (or Rollback),
+// so the batch's reads take the database's locks once, not once per operation.
 class LedgerStore {
    public:
     virtual ~LedgerStore() = default;
+
+    virtual Status Begin() = 0;
+    virtual void Rollback() = 0;
 
     virtual Result<NextIds> LoadNextIds() = 0;
     virtual Result<std::optional<WalletRows>> LoadWalletByUser(int64_t user_id) = 0;
     virtual Result<std::optional<WalletRows>> LoadWalletByAccount(int64_t account_id) = 0;
     virtual Result<std::optional<Hold>> LoadHold(int64_t hold_id) = 0;
-    // Finds a system account, creating it (in its own short transaction) if it does not exist.
+    // Finds a system account, creating it if it does not exist (inside the batch's transaction).
     virtual Result<Account> LoadOrCreateSystemAccount(const std::string& name, int64_t now_ms) = 0;
     virtual Result<std::optional<StoredResponse>> LoadIdempotency(const std::string& scope,
                                                                   const std::string& key) = 0;
     // Wallets with a lot or an open hold past its time, at most `limit`.
     virtual Result<std::vector<int64_t>> DueWalletAccounts(int64_t now_ms, int64_t limit) = 0;
-    // Writes the batch (new rows, and the current state of dirty rows) in one transaction.
-    // Also deletes up to `purge_limit` idempotency records older than `purge_before_ms`.
-    virtual Status Commit(const Batch& batch, LedgerState& state, int64_t purge_before_ms,
-                          int64_t purge_limit) = 0;
+    // Writes the batch (new rows, and the current state of dirty rows) and commits; on failure
+    // the transaction is rolled back.
+    virtual Status Commit(const Batch& batch, LedgerState& state) = 0;
+    // Deletes up to `limit` idempotency records created before `before_ms`; returns how many.
+    virtual Result<int64_t> PurgeIdempotency(int64_t before_ms, int64_t limit) = 0;
 };
 
 }  // namespace beta500::ledger

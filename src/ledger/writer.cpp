@@ -15,8 +15,8 @@ namespace beta500::ledger {
 
 // Wallets cached before the state is dropped after a commit (bounds the writer's memory).
 constexpr size_t kCachedAccountsMax = 100'000;
-// Stale idempotency records deleted per batch at most (bounds the work of one commit).
-constexpr int64_t kIdempotencyPurgePerBatch = 256;
+// Stale idempotency records deleted per expiry run at most (bounds the work of one run).
+constexpr int64_t kIdempotencyPurgePerRun = 10'000;
 
 struct Writer::Metrics {
     explicit Metrics(obs::Registry& metrics)
@@ -154,12 +154,13 @@ void Writer::ProcessBatch(std::deque<Item>& items) {
     const int64_t now_ms = clock_.NowMs();
     Batch batch;
     Engine engine(state_, batch, options_.limits);
-    for (Item& item : items) {
-        item.response = Process(item, engine, batch, now_ms);
+    Status committed = store_->Begin();
+    if (committed) {
+        for (Item& item : items) {
+            item.response = Process(item, engine, batch, now_ms);
+        }
+        committed = store_->Commit(batch, state_);
     }
-    // An all-replay batch still commits: the purge of stale idempotency records rides along.
-    const Status committed = store_->Commit(batch, state_, now_ms - options_.idempotency_ttl_ms,
-                                            kIdempotencyPurgePerBatch);
     if (committed) {
         state_.Prune(batch.prunable_accounts);
         if (state_.account_count() > kCachedAccountsMax) {
@@ -270,6 +271,10 @@ Status Writer::LoadRequirements(const Operation& operation, int64_t now_ms) {
 }
 
 Response Writer::ExpireDue(int64_t limit, Engine& engine, int64_t now_ms) {
+    // Keys past their retention go first, in their own statement (outside the batch).
+    if (!store_->PurgeIdempotency(now_ms - options_.idempotency_ttl_ms, kIdempotencyPurgePerRun)) {
+        return {Rejection::kUnavailable, RejectionBody(Rejection::kUnavailable, "storage failure"), false};
+    }
     auto due = store_->DueWalletAccounts(now_ms, limit);
     if (!due) {
         return {Rejection::kUnavailable, RejectionBody(Rejection::kUnavailable, "storage failure"), false};

@@ -4,7 +4,9 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <array>
 #include <filesystem>
+#include <unordered_map>
 
 #include "core/crypto.h"
 #include "store/migrations.h"
@@ -297,16 +299,25 @@ Result<ledger::AuditInput> Database::LoadAudit(int64_t idempotency_ttl_ms) {
             ~End() { connection.Exec("COMMIT"); }
         } end{*connection};
         ledger::AuditInput input;
-        // Posted kinds move posted totals; hold adds to pending, release and capture take from it.
+        // One pass over the journal per side: posted kinds move posted totals; hold adds to
+        // pending, release and capture take from it.
+        std::unordered_map<int64_t, std::array<int64_t, 4>> journal;  // account -> totals
+        for (const char* side : {"credit", "debit"}) {
+            const bool credit = side[0] == 'c';
+            Statement& sums = connection->Cached(
+                std::string("SELECT ") + side + "_account_id, "
+                "COALESCE(SUM(CASE WHEN kind IN ('grant', 'usage', 'capture', 'expire', 'adjust') "
+                "THEN amount END), 0), "
+                "COALESCE(SUM(CASE kind WHEN 'hold' THEN amount WHEN 'release' THEN -amount "
+                "WHEN 'capture' THEN -amount END), 0) FROM transfers GROUP BY 1");
+            while (sums.Step()) {
+                auto& totals = journal[sums.Int(0)];
+                totals[credit ? 0 : 1] = sums.Int(1);
+                totals[credit ? 2 : 3] = sums.Int(2);
+            }
+            sums.Reset();
+        }
         Statement& accounts = connection->Cached(std::string("SELECT ") + kAccountColumns + R"(,
-            (SELECT COALESCE(SUM(amount), 0) FROM transfers WHERE credit_account_id = a.id
-                AND kind IN ('grant', 'usage', 'capture', 'expire', 'adjust')),
-            (SELECT COALESCE(SUM(amount), 0) FROM transfers WHERE debit_account_id = a.id
-                AND kind IN ('grant', 'usage', 'capture', 'expire', 'adjust')),
-            (SELECT COALESCE(SUM(CASE kind WHEN 'hold' THEN amount ELSE -amount END), 0)
-                FROM transfers WHERE credit_account_id = a.id AND kind IN ('hold', 'release', 'capture')),
-            (SELECT COALESCE(SUM(CASE kind WHEN 'hold' THEN amount ELSE -amount END), 0)
-                FROM transfers WHERE debit_account_id = a.id AND kind IN ('hold', 'release', 'capture')),
             (SELECT COALESCE(SUM(remaining), 0) FROM lots WHERE account_id = a.id),
             (SELECT COUNT(*) FROM lots WHERE account_id = a.id AND (remaining < 0 OR remaining > amount)),
             (SELECT COALESCE(SUM(amount - captured - released), 0) FROM holds
@@ -315,27 +326,35 @@ Result<ledger::AuditInput> Database::LoadAudit(int64_t idempotency_ttl_ms) {
         while (accounts.Step()) {
             ledger::AccountAudit audit;
             audit.stored = ReadAccount(accounts, 0);
-            audit.journal_credits_posted = accounts.Int(7);
-            audit.journal_debits_posted = accounts.Int(8);
-            audit.journal_credits_pending = accounts.Int(9);
-            audit.journal_debits_pending = accounts.Int(10);
-            audit.lots_remaining = accounts.Int(11);
-            audit.lots_out_of_range = accounts.Int(12);
-            audit.open_holds_remaining = accounts.Int(13);
+            const auto& totals = journal[audit.stored.id];
+            audit.journal_credits_posted = totals[0];
+            audit.journal_debits_posted = totals[1];
+            audit.journal_credits_pending = totals[2];
+            audit.journal_debits_pending = totals[3];
+            audit.lots_remaining = accounts.Int(7);
+            audit.lots_out_of_range = accounts.Int(8);
+            audit.open_holds_remaining = accounts.Int(9);
             input.accounts.push_back(std::move(audit));
         }
         accounts.Reset();
-        Statement& holds = connection->Cached(std::string("SELECT ") + kHoldColumns + R"(,
-            (SELECT COALESCE(SUM(amount), 0) FROM transfers WHERE hold_id = h.id AND kind = 'hold'),
-            (SELECT COALESCE(SUM(amount), 0) FROM transfers WHERE hold_id = h.id AND kind = 'capture'),
-            (SELECT COALESCE(SUM(amount), 0) FROM transfers WHERE hold_id = h.id AND kind = 'release')
-            FROM holds h ORDER BY h.id)");
+        std::unordered_map<int64_t, std::array<int64_t, 3>> by_hold;  // hold -> held, captured, released
+        Statement& hold_sums = connection->Cached(
+            "SELECT hold_id, COALESCE(SUM(CASE kind WHEN 'hold' THEN amount END), 0), "
+            "COALESCE(SUM(CASE kind WHEN 'capture' THEN amount END), 0), "
+            "COALESCE(SUM(CASE kind WHEN 'release' THEN amount END), 0) "
+            "FROM transfers WHERE hold_id IS NOT NULL GROUP BY hold_id");
+        while (hold_sums.Step()) {
+            by_hold[hold_sums.Int(0)] = {hold_sums.Int(1), hold_sums.Int(2), hold_sums.Int(3)};
+        }
+        hold_sums.Reset();
+        Statement& holds = connection->Cached(std::string("SELECT ") + kHoldColumns + " FROM holds ORDER BY id");
         while (holds.Step()) {
             ledger::HoldAudit audit;
             audit.stored = ReadHold(holds, 0);
-            audit.journal_amount = holds.Int(9);
-            audit.journal_captured = holds.Int(10);
-            audit.journal_released = holds.Int(11);
+            const auto& sums = by_hold[audit.stored.id];
+            audit.journal_amount = sums[0];
+            audit.journal_captured = sums[1];
+            audit.journal_released = sums[2];
             input.holds.push_back(std::move(audit));
         }
         holds.Reset();

@@ -67,16 +67,23 @@ class Connection {
     // A prepared statement kept for the connection's lifetime (reset before it is returned).
     Statement& Cached(const std::string& sql);
     int64_t LastInsertRowId() const { return sqlite3_last_insert_rowid(db_); }
+    int Changes() const { return sqlite3_changes(db_); }
+    // Rolls back the open transaction, if any (never throws).
+    void RollbackIfOpen() {
+        if (!sqlite3_get_autocommit(db_)) {
+            sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+        }
+    }
 
     // BEGIN IMMEDIATE ... COMMIT, rolled back if `body` throws.
     template <typename Body>
     void Transaction(Body&& body) {
-        Exec("BEGIN IMMEDIATE");
+        Cached("BEGIN IMMEDIATE").Run();
         try {
             body();
-            Exec("COMMIT");
+            Cached("COMMIT").Run();
         } catch (...) {
-            sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+            RollbackIfOpen();
             throw;
         }
     }

@@ -60,6 +60,17 @@ ledger::Lot ReadLot(const Statement& row, int c) {
     return lot;
 }
 
+Status SqliteLedgerStore::Begin() {
+    try {
+        connection_->Cached("BEGIN IMMEDIATE").Run();
+        return Status::Ok();
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+void SqliteLedgerStore::Rollback() { connection_->RollbackIfOpen(); }
+
 Result<ledger::NextIds> SqliteLedgerStore::LoadNextIds() {
     try {
         auto next = [&](const char* table) {
@@ -138,19 +149,16 @@ Result<std::optional<ledger::Hold>> SqliteLedgerStore::LoadHold(int64_t hold_id)
 Result<ledger::Account> SqliteLedgerStore::LoadOrCreateSystemAccount(const std::string& name,
                                                                      int64_t now_ms) {
     try {
-        ledger::Account account;
-        connection_->Transaction([&] {
-            connection_->Cached("INSERT OR IGNORE INTO accounts (name, created_at) VALUES (?, ?)")
-                .Bind(1, name)
-                .Bind(2, now_ms)
-                .Run();
-            Statement& query = connection_->Cached(
-                Sql({"SELECT ", kAccountColumns, " FROM accounts WHERE name = ?"}));
-            query.Bind(1, name);
-            B5_ASSERT(query.Step(), "system account missing after insert");
-            account = ReadAccount(query, 0);
-            query.Reset();
-        });
+        connection_->Cached("INSERT OR IGNORE INTO accounts (name, created_at) VALUES (?, ?)")
+            .Bind(1, name)
+            .Bind(2, now_ms)
+            .Run();
+        Statement& query =
+            connection_->Cached(Sql({"SELECT ", kAccountColumns, " FROM accounts WHERE name = ?"}));
+        query.Bind(1, name);
+        B5_ASSERT(query.Step(), "system account missing after insert");
+        const ledger::Account account = ReadAccount(query, 0);
+        query.Reset();
         B5_ASSERT(!account.is_wallet(), "a system account name belongs to a wallet");
         return account;
     } catch (const SqliteError& error) {
@@ -195,10 +203,9 @@ Result<std::vector<int64_t>> SqliteLedgerStore::DueWalletAccounts(int64_t now_ms
     }
 }
 
-Status SqliteLedgerStore::Commit(const ledger::Batch& batch, ledger::LedgerState& state,
-                                 int64_t purge_before_ms, int64_t purge_limit) {
+Status SqliteLedgerStore::Commit(const ledger::Batch& batch, ledger::LedgerState& state) {
     try {
-        connection_->Transaction([&] {
+        {
             Statement& insert_hold = connection_->Cached(
                 "INSERT INTO holds (id, account_id, feature, amount, captured, released, status, "
                 "expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
@@ -262,14 +269,24 @@ Status SqliteLedgerStore::Commit(const ledger::Batch& batch, ledger::LedgerState
                     .Bind(4, static_cast<int64_t>(record.rejection)).Bind(5, record.response)
                     .Bind(6, record.created_at_ms).Run();
             }
-            connection_->Cached(
-                    "DELETE FROM idempotency_keys WHERE (scope, key) IN (SELECT scope, key FROM "
-                    "idempotency_keys WHERE created_at < ? LIMIT ?)")
-                .Bind(1, purge_before_ms)
-                .Bind(2, purge_limit)
-                .Run();
-        });
+        }
+        connection_->Cached("COMMIT").Run();
         return Status::Ok();
+    } catch (const SqliteError& error) {
+        connection_->RollbackIfOpen();
+        return StorageError(error);
+    }
+}
+
+Result<int64_t> SqliteLedgerStore::PurgeIdempotency(int64_t before_ms, int64_t limit) {
+    try {
+        connection_->Cached(
+                "DELETE FROM idempotency_keys WHERE (scope, key) IN (SELECT scope, key FROM "
+                "idempotency_keys WHERE created_at < ? LIMIT ?)")
+            .Bind(1, before_ms)
+            .Bind(2, limit)
+            .Run();
+        return static_cast<int64_t>(connection_->Changes());
     } catch (const SqliteError& error) {
         return StorageError(error);
     }

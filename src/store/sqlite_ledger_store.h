@@ -14,6 +14,8 @@ class SqliteLedgerStore final : public ledger::LedgerStore {
     explicit SqliteLedgerStore(std::unique_ptr<Connection> connection)
         : connection_(std::move(connection)) {}
 
+    Status Begin() override;
+    void Rollback() override;
     Result<ledger::NextIds> LoadNextIds() override;
     Result<std::optional<ledger::WalletRows>> LoadWalletByUser(int64_t user_id) override;
     Result<std::optional<ledger::WalletRows>> LoadWalletByAccount(int64_t account_id) override;
@@ -22,8 +24,8 @@ class SqliteLedgerStore final : public ledger::LedgerStore {
     Result<std::optional<ledger::StoredResponse>> LoadIdempotency(const std::string& scope,
                                                                   const std::string& key) override;
     Result<std::vector<int64_t>> DueWalletAccounts(int64_t now_ms, int64_t limit) override;
-    Status Commit(const ledger::Batch& batch, ledger::LedgerState& state, int64_t purge_before_ms,
-                  int64_t purge_limit) override;
+    Status Commit(const ledger::Batch& batch, ledger::LedgerState& state) override;
+    Result<int64_t> PurgeIdempotency(int64_t before_ms, int64_t limit) override;
 
    private:
     std::optional<ledger::WalletRows> LoadWallet(const char* where, int64_t key);

@@ -154,6 +154,8 @@ class FlakyStore final : public ledger::LedgerStore {
    public:
     FlakyStore(std::unique_ptr<ledger::LedgerStore> inner, std::atomic<int>& failures)
         : inner_(std::move(inner)), failures_(failures) {}
+    Status Begin() override { return inner_->Begin(); }
+    void Rollback() override { inner_->Rollback(); }
     Result<ledger::NextIds> LoadNextIds() override { return inner_->LoadNextIds(); }
     Result<std::optional<ledger::WalletRows>> LoadWalletByUser(int64_t id) override {
         return inner_->LoadWalletByUser(id);
@@ -172,13 +174,16 @@ class FlakyStore final : public ledger::LedgerStore {
     Result<std::vector<int64_t>> DueWalletAccounts(int64_t now, int64_t limit) override {
         return inner_->DueWalletAccounts(now, limit);
     }
-    Status Commit(const ledger::Batch& batch, ledger::LedgerState& state, int64_t before,
-                  int64_t limit) override {
+    Status Commit(const ledger::Batch& batch, ledger::LedgerState& state) override {
         if (failures_.load() > 0) {
             --failures_;
+            inner_->Rollback();
             return Error{ErrorCode::kUnavailable, "injected failure"};
         }
-        return inner_->Commit(batch, state, before, limit);
+        return inner_->Commit(batch, state);
+    }
+    Result<int64_t> PurgeIdempotency(int64_t before, int64_t limit) override {
+        return inner_->PurgeIdempotency(before, limit);
     }
 
    private:
