@@ -12,6 +12,7 @@
 #include <boost/json.hpp>
 
 #include "ledger/writer.h"
+#include "obs/metrics.h"
 #include "store/database.h"
 
 namespace beta500 {
@@ -41,7 +42,7 @@ class Bench {
         ledger::WriterOptions options;
         options.batch_max = batch_max;
         options.queue_max = kInFlight * 2;
-        writer_ = std::move(*ledger::Writer::Start(database_->NewLedgerStore(), options, clock_, nullptr));
+        writer_ = std::move(*ledger::Writer::Start(database_->NewLedgerStore(), options, clock_, &metrics_));
         for (int64_t user : users_) {
             writer_->Call({ledger::Grant{user, 1'000'000'000, {}, "bench"}, "bench", "seed" + std::to_string(user)});
         }
@@ -119,8 +120,22 @@ class Bench {
         return {static_cast<double>(pairs.load()) / elapsed, pairs.load()};
     }
 
+    // The writer's own figures: batches, mean batch size, time inside ProcessBatch.
+    std::string WriterSummary() {
+        const std::string text = metrics_.Render();
+        auto value = [&](const std::string& name) {
+            const auto at = text.find("\n" + name + " ");
+            return at == std::string::npos ? 0.0 : std::stod(text.substr(at + name.size() + 2));
+        };
+        const double batches = value("beta500_ledger_batch_size_count");
+        return "batches=" + std::to_string(static_cast<int64_t>(batches)) +
+               " mean_batch=" + std::to_string(value("beta500_ledger_batch_size_sum") / batches) +
+               " writer_busy_seconds=" + std::to_string(value("beta500_ledger_commit_seconds_sum"));
+    }
+
    private:
     SystemClock clock_;
+    obs::Registry metrics_;
     std::filesystem::path dir_;
     std::unique_ptr<store::Database> database_;
     std::unique_ptr<ledger::Writer> writer_;
@@ -136,6 +151,7 @@ int main(int argc, char** argv) {
     if (argc > 2 && std::string(argv[2]) == "--group-only") {
         Bench grouped("grouped", 4096);
         std::printf("deduct,group_commit,%.0f\n", grouped.Deductions(seconds).operations_per_second);
+        std::printf("%s\n", grouped.WriterSummary().c_str());
         return 0;
     }
     Bench grouped("grouped", 4096);

@@ -148,14 +148,23 @@ struct Server::Impl {
 
 void Server::Impl::Record(const std::string& route, const std::string& method, int status,
                           double seconds) {
-    metrics
-        .GetCounter("beta500_http_requests_total", "HTTP requests by route, method and status.",
-                    {{"route", route}, {"method", method}, {"status", std::to_string(status)}})
-        .Inc();
-    metrics
-        .GetHistogram("beta500_http_request_duration_seconds", "HTTP request latency by route.",
-                      obs::LatencyBuckets(), {{"route", route}})
-        .Observe(seconds);
+    // Each network thread keeps its own map to the registry's series: no lock per request.
+    // The key names the registry too, in case a process runs more than one server.
+    thread_local std::unordered_map<std::string, std::pair<obs::Counter*, obs::Histogram*>> series;
+    const std::string key = std::to_string(reinterpret_cast<uintptr_t>(&metrics)) + '\n' + route +
+                            '\n' + method + '\n' + std::to_string(status);
+    auto found = series.find(key);
+    if (found == series.end()) {
+        auto& counter = metrics.GetCounter(
+            "beta500_http_requests_total", "HTTP requests by route, method and status.",
+            {{"route", route}, {"method", method}, {"status", std::to_string(status)}});
+        auto& histogram = metrics.GetHistogram("beta500_http_request_duration_seconds",
+                                               "HTTP request latency by route.",
+                                               obs::LatencyBuckets(), {{"route", route}});
+        found = series.emplace(key, std::make_pair(&counter, &histogram)).first;
+    }
+    found->second.first->Inc();
+    found->second.second->Observe(seconds);
 }
 
 asio::awaitable<HttpResponse> Server::Impl::Dispatch(bhttp::request<bhttp::string_body>& message,

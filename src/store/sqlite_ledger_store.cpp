@@ -280,9 +280,11 @@ Status SqliteLedgerStore::Commit(const ledger::Batch& batch, ledger::LedgerState
 
 Result<int64_t> SqliteLedgerStore::PurgeIdempotency(int64_t before_ms, int64_t limit) {
     try {
+        // Ids grow with time: delete the oldest ids up to the first record still kept.
         connection_->Cached(
-                "DELETE FROM idempotency_keys WHERE (scope, key) IN (SELECT scope, key FROM "
-                "idempotency_keys WHERE created_at < ? LIMIT ?)")
+                "DELETE FROM idempotency_keys WHERE id < COALESCE((SELECT id FROM idempotency_keys "
+                "WHERE created_at >= ?1 ORDER BY id LIMIT 1), 9223372036854775807) "
+                "AND id < (SELECT MIN(id) FROM idempotency_keys) + ?2")
             .Bind(1, before_ms)
             .Bind(2, limit)
             .Run();

@@ -80,16 +80,18 @@ BEGIN
     SELECT RAISE(ABORT, 'transfers are immutable');
 END;
 
+-- A rowid table: records are appended in time order by the one writer, so the purge of old
+-- records walks the oldest ids, and only the narrow (scope, key) index takes random inserts.
 CREATE TABLE idempotency_keys (
+    id INTEGER PRIMARY KEY,
     scope TEXT NOT NULL,
     key TEXT NOT NULL,
     request_hash TEXT NOT NULL,
     rejection INTEGER NOT NULL,
     response TEXT NOT NULL,
     created_at INTEGER NOT NULL,
-    PRIMARY KEY (scope, key)
-) WITHOUT ROWID;
-CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at);
+    UNIQUE (scope, key)
+);
 
 CREATE TABLE api_tokens (
     id INTEGER PRIMARY KEY,

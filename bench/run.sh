@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs the benchmarks side by side and prints their figures (docs/benchmarks.md records them).
+# Usage: bench/run.sh [BUILD_DIR]. Bounded: about 90 seconds in all, loopback only.
+set -euo pipefail
+build=${1:-build}
+seconds=${BENCH_SECONDS:-5}
+beta500=$build/src/app/beta500
+load=$build/bench/http_load
+
+echo "== in-process ledger, durable (synchronous=full): group commit vs one transaction per operation"
+"$build/bench/ledger_bench" "$seconds"
+
+data=$(mktemp -d /tmp/beta500-bench-XXXXXX)
+log=$data/server.log
+cleanup() {
+    [[ -n ${server:-} ]] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+    rm -rf "$data"
+}
+trap cleanup EXIT
+for i in $(seq 1 64); do "$beta500" --data-dir "$data" users create --email "u$i@bench.test" >/dev/null; done
+token=$("$beta500" --data-dir "$data" tokens create --scope admin | tail -1)
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# Request logs off (level warn): the figures are the server's, not stdout's.
+BETA500_LOG_LEVEL=warn "$beta500" serve --listen "127.0.0.1:$port" --data-dir "$data" >"$log" 2>&1 &
+server=$!
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.05; done
+for i in $(seq 1 64); do
+    curl -s -o /dev/null -X POST "http://127.0.0.1:$port/api/v1/admin/credits/grants" \
+        -H "Authorization: Bearer $token" -H "Idempotency-Key: seed-$i" -H 'Content-Type: application/json' \
+        -d "{\"user_id\":\"$i\",\"amount\":1000000000,\"reason\":\"bench\"}"
+done
+deduct='{"user_id":"{user}","amount":1,"feature":"ai_search"}'
+
+echo "== HTTP on loopback, 64 keep-alive connections, closed loop, $seconds s each"
+echo -n "baseline GET /healthz:       "; "$load" "$port" GET /healthz "$token" 64 "$seconds" 0
+echo -n "POST /api/v1/credits/deduct: "; "$load" "$port" POST /api/v1/credits/deduct "$token" 64 "$seconds" 0 "$deduct"
+echo "== HTTP deductions paced at 10,000/s (open loop, latency from the scheduled send time)"
+"$load" "$port" POST /api/v1/credits/deduct "$token" 64 "$seconds" 10000 "$deduct"
+kill "$server"; wait "$server" || true; server=
+"$beta500" --data-dir "$data" ledger verify
