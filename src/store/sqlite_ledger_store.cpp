@@ -1,5 +1,7 @@
 #include "store/sqlite_ledger_store.h"
 
+#include <algorithm>
+
 #include "core/assert.h"
 
 namespace beta500::store {
@@ -16,6 +18,12 @@ std::string Sql(std::initializer_list<std::string_view> parts) {
     }
     return out;
 }
+
+constexpr const char* kTransferInsert =
+    "INSERT INTO transfers (id, debit_account_id, credit_account_id, amount, kind, hold_id, lot_id, "
+    "feature, reference, actor, reason, idempotency_key, created_at)";
+constexpr const char* kIdempotencyInsert =
+    "INSERT INTO idempotency_keys (scope, key, request_hash, rejection, response, created_at)";
 
 }  // namespace
 
@@ -203,6 +211,31 @@ Result<std::vector<int64_t>> SqliteLedgerStore::DueWalletAccounts(int64_t now_ms
     }
 }
 
+template <typename Row, typename BindRow>
+void SqliteLedgerStore::InsertRows(const std::vector<Row>& rows, const char* insert_prefix,
+                                   int columns, BindRow bind_row) {
+    // Several rows per statement: the per-statement cost of SQLite is paid once per chunk.
+    size_t done = 0;
+    while (done < rows.size()) {
+        const size_t count = std::min(rows.size() - done, kRowsPerInsert);
+        std::string row_placeholders = "(?";
+        for (int column = 1; column < columns; ++column) {
+            row_placeholders += ",?";
+        }
+        row_placeholders += ")";
+        std::string sql = insert_prefix;
+        for (size_t row = 0; row < count; ++row) {
+            sql += (row == 0 ? " VALUES " : ", ") + row_placeholders;
+        }
+        Statement& insert = connection_->Cached(sql);
+        for (size_t row = 0; row < count; ++row) {
+            bind_row(insert, static_cast<int>(row) * columns + 1, rows[done + row]);
+        }
+        insert.Run();
+        done += count;
+    }
+}
+
 Status SqliteLedgerStore::Commit(const ledger::Batch& batch, ledger::LedgerState& state) {
     try {
         {
@@ -230,16 +263,13 @@ Status SqliteLedgerStore::Commit(const ledger::Batch& batch, ledger::LedgerState
                                  : std::optional<int64_t>{lot.expires_at_ms})
                     .Bind(6, lot.created_at_ms).Run();
             }
-            Statement& insert_transfer = connection_->Cached(
-                "INSERT INTO transfers (id, debit_account_id, credit_account_id, amount, kind, "
-                "hold_id, lot_id, feature, reference, actor, reason, idempotency_key, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-            for (const ledger::Transfer& t : batch.transfers) {
-                insert_transfer.Bind(1, t.id).Bind(2, t.debit_account_id).Bind(3, t.credit_account_id)
-                    .Bind(4, t.amount).Bind(5, ledger::TransferKindName(t.kind)).Bind(6, t.hold_id)
-                    .Bind(7, t.lot_id).Bind(8, t.feature).Bind(9, t.reference).Bind(10, t.actor)
-                    .Bind(11, t.reason).Bind(12, t.idempotency_key).Bind(13, t.created_at_ms).Run();
-            }
+            InsertRows(batch.transfers, kTransferInsert, 13, [](Statement& insert, int at, const ledger::Transfer& t) {
+                insert.Bind(at, t.id).Bind(at + 1, t.debit_account_id).Bind(at + 2, t.credit_account_id)
+                    .Bind(at + 3, t.amount).Bind(at + 4, ledger::TransferKindName(t.kind))
+                    .Bind(at + 5, t.hold_id).Bind(at + 6, t.lot_id).Bind(at + 7, t.feature)
+                    .Bind(at + 8, t.reference).Bind(at + 9, t.actor).Bind(at + 10, t.reason)
+                    .Bind(at + 11, t.idempotency_key).Bind(at + 12, t.created_at_ms);
+            });
             Statement& update_account = connection_->Cached(
                 "UPDATE accounts SET credits_posted = ?, debits_posted = ?, credits_pending = ?, "
                 "debits_pending = ? WHERE id = ?");
@@ -261,14 +291,13 @@ Status SqliteLedgerStore::Commit(const ledger::Batch& batch, ledger::LedgerState
                 update_hold.Bind(1, hold->amount).Bind(2, hold->captured).Bind(3, hold->released)
                     .Bind(4, ledger::HoldStatusName(hold->status)).Bind(5, id).Run();
             }
-            Statement& insert_key = connection_->Cached(
-                "INSERT INTO idempotency_keys (scope, key, request_hash, rejection, response, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?)");
-            for (const ledger::IdempotencyRecord& record : batch.idempotency) {
-                insert_key.Bind(1, record.scope).Bind(2, record.key).Bind(3, record.request_hash)
-                    .Bind(4, static_cast<int64_t>(record.rejection)).Bind(5, record.response)
-                    .Bind(6, record.created_at_ms).Run();
-            }
+            InsertRows(batch.idempotency, kIdempotencyInsert, 6,
+                       [](Statement& insert, int at, const ledger::IdempotencyRecord& record) {
+                           insert.Bind(at, record.scope).Bind(at + 1, record.key)
+                               .Bind(at + 2, record.request_hash)
+                               .Bind(at + 3, static_cast<int64_t>(record.rejection))
+                               .Bind(at + 4, record.response).Bind(at + 5, record.created_at_ms);
+                       });
         }
         connection_->Cached("COMMIT").Run();
         return Status::Ok();

@@ -28,7 +28,13 @@ class SqliteLedgerStore final : public ledger::LedgerStore {
     Result<int64_t> PurgeIdempotency(int64_t before_ms, int64_t limit) override;
 
    private:
+    // Rows per multi-row INSERT (13 columns x 64 rows stays under SQLite's 32,766 parameters).
+    static constexpr size_t kRowsPerInsert = 64;
+
     std::optional<ledger::WalletRows> LoadWallet(const char* where, int64_t key);
+    template <typename Row, typename BindRow>
+    void InsertRows(const std::vector<Row>& rows, const char* insert_prefix, int columns,
+                    BindRow bind_row);
     std::unique_ptr<Connection> connection_;
 };
 
