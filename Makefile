@@ -1,10 +1,13 @@
 # The two commands a newcomer needs: `make run` and `make test`. Both install what is missing first.
 BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
+SANITIZE_DIR ?= build-sanitize
+# The suites that touch memory most, also run under AddressSanitizer and UBSan.
+SANITIZED_TESTS = core_test obs_test ledger_test store_test http_test api_test ledger_concurrency_test
 DATA_DIR ?= var
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: all setup configure build run test bench clean
+.PHONY: all setup configure build run test sanitize bench clean
 
 all: build
 
@@ -22,11 +25,19 @@ build: setup configure
 run: build
 	$(BUILD_DIR)/src/app/beta500 serve --listen $(LISTEN) --data-dir $(DATA_DIR)
 
-test: build
+test: build sanitize
 	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 900
+
+$(SANITIZE_DIR)/build.ninja: | setup
+	cmake -S . -B $(SANITIZE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DBETA500_SANITIZE=ON
+
+sanitize: setup $(SANITIZE_DIR)/build.ninja
+	cmake --build $(SANITIZE_DIR) --target $(SANITIZED_TESTS)
+	cd $(SANITIZE_DIR) && ctest --output-on-failure --timeout 900 \
+		-R '^($(subst $(eval) ,|,$(strip $(SANITIZED_TESTS))))$$'
 
 bench: build
 	bash bench/run.sh $(BUILD_DIR)
 
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(SANITIZE_DIR)

@@ -276,23 +276,55 @@ bool Engine::ExpireHoldIfDue(Hold& hold, const Context& context) {
     if (hold.status != HoldStatus::kOpen || hold.expires_at_ms > context.now_ms) {
         return false;
     }
-    // Expiry is the system's act, not the caller's: it carries no idempotency key.
-    const Context system{"system", "", context.now_ms};
     Account* wallet = state_.FindAccount(hold.account_id);
     B5_ASSERT(wallet != nullptr, "hold's wallet not loaded");
+    // Expiry is the system's act, not the caller's: it carries no idempotency key.
+    if (Transfer* release = ResolveHold(hold, *wallet, HoldStatus::kExpired, {"system", "", context.now_ms})) {
+        release->reason = "hold expired";
+    }
+    return true;
+}
+
+Transfer* Engine::ResolveHold(Hold& hold, Account& wallet, HoldStatus status, const Context& context) {
+    Transfer* release = nullptr;
     const int64_t left = hold.remaining();
     if (left > 0) {
-        Transfer& transfer = Post(*wallet, System(UsageAccountName(hold.feature)), left,
-                                  TransferKind::kRelease, system);
-        transfer.hold_id = hold.id;
-        transfer.feature = hold.feature;
-        transfer.reason = "hold expired";
+        release = &Post(wallet, System(UsageAccountName(hold.feature)), left, TransferKind::kRelease,
+                        context);
+        release->hold_id = hold.id;
+        release->feature = hold.feature;
+        hold.released += left;
     }
-    hold.released += left;
-    hold.status = HoldStatus::kExpired;
+    hold.status = status;
     batch_.dirty_holds.insert(hold.id);
     batch_.prunable_accounts.insert(hold.account_id);
-    return true;
+    return release;
+}
+
+std::optional<Outcome> Engine::FindOpenHold(int64_t hold_id, const Context& context, Hold*& hold) {
+    hold = state_.FindHold(hold_id);
+    if (hold == nullptr) {
+        return Reject(Rejection::kHoldNotFound, "no such hold");
+    }
+    ExpireDue(*state_.FindAccount(hold->account_id), context);
+    if (hold->status == HoldStatus::kOpen) {
+        return std::nullopt;
+    }
+    if (hold->status == HoldStatus::kExpired) {
+        return Reject(Rejection::kHoldExpired, "the hold has expired and was released");
+    }
+    json::object body =
+        json::parse(RejectionBody(Rejection::kHoldAlreadyResolved, "the hold is already resolved"))
+            .as_object();
+    body["hold_status"] = HoldStatusName(hold->status);
+    return Outcome{Rejection::kHoldAlreadyResolved, json::serialize(body)};
+}
+
+Outcome Engine::HoldAnswer(json::object body, const Hold& hold, const Account& wallet) {
+    CheckWallet(wallet);
+    body["hold"] = HoldJson(hold);
+    body["balance"] = BalanceJson(wallet);
+    return {Rejection::kNone, json::serialize(body)};
 }
 
 void Engine::ExpireDue(Account& wallet, const Context& context) {
@@ -402,40 +434,17 @@ Outcome Engine::ApplyAuthorize(const Authorize& op, const Context& context) {
     transfer.reference = op.reference;
     batch_.new_holds.push_back(hold);
     state_.AddHold(hold);
-    CheckWallet(*wallet);
-    return {Rejection::kNone, json::serialize(json::object{
-                                  {"hold", HoldJson(hold)},
-                                  {"transfer_id", std::to_string(transfer.id)},
-                                  {"user_id", std::to_string(op.user_id)},
-                                  {"balance", BalanceJson(*wallet)}})};
+    return HoldAnswer({{"transfer_id", std::to_string(transfer.id)}, {"user_id", std::to_string(op.user_id)}},
+                      hold, *wallet);
 }
 
-namespace {
-
-// A hold that can still move: open and within its TTL (an expired one is expired on the spot).
-Outcome HoldConflict(const Hold& hold) {
-    if (hold.status == HoldStatus::kExpired) {
-        return Reject(Rejection::kHoldExpired, "the hold has expired and was released");
-    }
-    json::object body =
-        json::parse(RejectionBody(Rejection::kHoldAlreadyResolved, "the hold is already resolved"))
-            .as_object();
-    body["hold_status"] = HoldStatusName(hold.status);
-    return {Rejection::kHoldAlreadyResolved, json::serialize(body)};
-}
-
-}  // namespace
 
 Outcome Engine::ApplyIncrement(const Increment& op, const Context& context) {
-    Hold* hold = state_.FindHold(op.hold_id);
-    if (hold == nullptr) {
-        return Reject(Rejection::kHoldNotFound, "no such hold");
+    Hold* hold = nullptr;
+    if (auto refused = FindOpenHold(op.hold_id, context, hold)) {
+        return *refused;
     }
     Account& wallet = *state_.FindAccount(hold->account_id);
-    ExpireDue(wallet, context);
-    if (hold->status != HoldStatus::kOpen) {
-        return HoldConflict(*hold);
-    }
     if (wallet.available() < op.amount) {
         return Insufficient(wallet, op.amount);
     }
@@ -445,23 +454,15 @@ Outcome Engine::ApplyIncrement(const Increment& op, const Context& context) {
     transfer.feature = hold->feature;
     hold->amount += op.amount;
     batch_.dirty_holds.insert(hold->id);
-    CheckWallet(wallet);
-    return {Rejection::kNone, json::serialize(json::object{
-                                  {"hold", HoldJson(*hold)},
-                                  {"transfer_id", std::to_string(transfer.id)},
-                                  {"balance", BalanceJson(wallet)}})};
+    return HoldAnswer({{"transfer_id", std::to_string(transfer.id)}}, *hold, wallet);
 }
 
 Outcome Engine::ApplyCapture(const Capture& op, const Context& context) {
-    Hold* hold = state_.FindHold(op.hold_id);
-    if (hold == nullptr) {
-        return Reject(Rejection::kHoldNotFound, "no such hold");
+    Hold* hold = nullptr;
+    if (auto refused = FindOpenHold(op.hold_id, context, hold)) {
+        return *refused;
     }
     Account& wallet = *state_.FindAccount(hold->account_id);
-    ExpireDue(wallet, context);
-    if (hold->status != HoldStatus::kOpen) {
-        return HoldConflict(*hold);
-    }
     if (op.amount > hold->remaining()) {
         json::object body = json::parse(RejectionBody(Rejection::kCaptureExceedsHold,
                                                       "the amount exceeds what the hold has left"))
@@ -469,62 +470,36 @@ Outcome Engine::ApplyCapture(const Capture& op, const Context& context) {
         body["remaining"] = hold->remaining();
         return {Rejection::kCaptureExceedsHold, json::serialize(body)};
     }
-    Account& sink = System(UsageAccountName(hold->feature));
     json::object body;
     if (op.amount > 0) {
-        Transfer& transfer = Post(wallet, sink, op.amount, TransferKind::kCapture, context);
+        Transfer& transfer = Post(wallet, System(UsageAccountName(hold->feature)), op.amount,
+                                  TransferKind::kCapture, context);
         transfer.hold_id = hold->id;
         transfer.feature = hold->feature;
         hold->captured += op.amount;
         Burn(wallet, op.amount);
+        batch_.dirty_holds.insert(hold->id);
         body["transfer_id"] = std::to_string(transfer.id);
     }
     if (op.final) {
-        const int64_t left = hold->remaining();
-        if (left > 0) {
-            Transfer& transfer = Post(wallet, sink, left, TransferKind::kRelease, context);
-            transfer.hold_id = hold->id;
-            transfer.feature = hold->feature;
-            hold->released += left;
-            body["release_transfer_id"] = std::to_string(transfer.id);
+        if (Transfer* release = ResolveHold(*hold, wallet, HoldStatus::kCaptured, context)) {
+            body["release_transfer_id"] = std::to_string(release->id);
         }
-        hold->status = HoldStatus::kCaptured;
-        batch_.prunable_accounts.insert(hold->account_id);
     }
-    batch_.dirty_holds.insert(hold->id);
-    CheckWallet(wallet);
-    body["hold"] = HoldJson(*hold);
-    body["balance"] = BalanceJson(wallet);
-    return {Rejection::kNone, json::serialize(body)};
+    return HoldAnswer(std::move(body), *hold, wallet);
 }
 
 Outcome Engine::ApplyRelease(const Release& op, const Context& context) {
-    Hold* hold = state_.FindHold(op.hold_id);
-    if (hold == nullptr) {
-        return Reject(Rejection::kHoldNotFound, "no such hold");
+    Hold* hold = nullptr;
+    if (auto refused = FindOpenHold(op.hold_id, context, hold)) {
+        return *refused;
     }
     Account& wallet = *state_.FindAccount(hold->account_id);
-    ExpireDue(wallet, context);
-    if (hold->status != HoldStatus::kOpen) {
-        return HoldConflict(*hold);
-    }
     json::object body;
-    const int64_t left = hold->remaining();
-    if (left > 0) {
-        Transfer& transfer = Post(wallet, System(UsageAccountName(hold->feature)), left,
-                                  TransferKind::kRelease, context);
-        transfer.hold_id = hold->id;
-        transfer.feature = hold->feature;
-        body["transfer_id"] = std::to_string(transfer.id);
+    if (Transfer* release = ResolveHold(*hold, wallet, HoldStatus::kReleased, context)) {
+        body["transfer_id"] = std::to_string(release->id);
     }
-    hold->released += left;
-    hold->status = HoldStatus::kReleased;
-    batch_.prunable_accounts.insert(hold->account_id);
-    batch_.dirty_holds.insert(hold->id);
-    CheckWallet(wallet);
-    body["hold"] = HoldJson(*hold);
-    body["balance"] = BalanceJson(wallet);
-    return {Rejection::kNone, json::serialize(body)};
+    return HoldAnswer(std::move(body), *hold, wallet);
 }
 
 Outcome Engine::ApplyAdjust(const Adjust& op, const Context& context) {

@@ -3,7 +3,9 @@
 // Not thread-safe: used by the ledger writer thread only.
 #pragma once
 
+#include <boost/json/object.hpp>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -75,6 +77,13 @@ class Engine {
     Outcome ApplyRelease(const Release& op, const Context& context);
     Outcome ApplyAdjust(const Adjust& op, const Context& context);
 
+    // Releases what the hold has left (if anything) and resolves it; returns the release.
+    Transfer* ResolveHold(Hold& hold, Account& wallet, HoldStatus status, const Context& context);
+    // Sets `hold` to the open hold named, after applying its wallet's due expiries; otherwise
+    // returns the rejection (unknown, expired, or already resolved).
+    std::optional<Outcome> FindOpenHold(int64_t hold_id, const Context& context, Hold*& hold);
+    // The success answer of a hold operation: `body` plus the hold and the wallet's balance.
+    Outcome HoldAnswer(boost::json::object body, const Hold& hold, const Account& wallet);
     Transfer& Post(Account& debit, Account& credit, int64_t amount, TransferKind kind,
                    const Context& context);
     void Burn(Account& wallet, int64_t amount);

@@ -271,7 +271,7 @@ Status Writer::LoadRequirements(const Operation& operation, int64_t now_ms) {
 }
 
 Response Writer::ExpireDue(int64_t limit, Engine& engine, int64_t now_ms) {
-    // Keys past their retention go first, in their own statement (outside the batch).
+    // Keys past their retention go first (a bounded DELETE inside the batch's transaction).
     if (!store_->PurgeIdempotency(now_ms - options_.idempotency_ttl_ms, kIdempotencyPurgePerRun)) {
         return {Rejection::kUnavailable, RejectionBody(Rejection::kUnavailable, "storage failure"), false};
     }

@@ -119,12 +119,8 @@ Status Database::Ping() {
 Result<std::optional<BalanceView>> Database::Balance(int64_t user_id) {
     try {
         auto connection = Read();
-        // One read transaction, so the account, its lots and its grants agree.
-        connection->Exec("BEGIN");
-        struct Rollback {
-            Connection& connection;
-            ~Rollback() { connection.Exec("COMMIT"); }
-        } end{*connection};
+        // One snapshot, so the account, its lots and its grants agree.
+        ReadTransaction snapshot(*connection);
         Statement& account_query = connection->Cached(
             std::string("SELECT ") + kAccountColumns + " FROM accounts WHERE user_id = ?");
         account_query.Bind(1, user_id);
@@ -293,11 +289,7 @@ Result<std::pair<int64_t, std::string>> Database::CreateApiToken(const std::stri
 Result<ledger::AuditInput> Database::LoadAudit(int64_t idempotency_ttl_ms) {
     try {
         auto connection = Read();
-        connection->Exec("BEGIN");
-        struct End {
-            Connection& connection;
-            ~End() { connection.Exec("COMMIT"); }
-        } end{*connection};
+        ReadTransaction snapshot(*connection);
         ledger::AuditInput input;
         // One pass over the journal per side: posted kinds move posted totals; hold adds to
         // pending, release and capture take from it.

@@ -93,4 +93,18 @@ class Connection {
     std::unordered_map<std::string, std::unique_ptr<Statement>> cache_;
 };
 
+// A read transaction for the scope of the object, so several queries see one snapshot.
+class ReadTransaction {
+   public:
+    explicit ReadTransaction(Connection& connection) : connection_(connection) {
+        connection_.Cached("BEGIN").Run();
+    }
+    ~ReadTransaction() { connection_.RollbackIfOpen(); }
+    ReadTransaction(const ReadTransaction&) = delete;
+    ReadTransaction& operator=(const ReadTransaction&) = delete;
+
+   private:
+    Connection& connection_;
+};
+
 }  // namespace beta500::store
