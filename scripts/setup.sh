@@ -7,8 +7,9 @@ packages=(
     build-essential cmake ninja-build ccache pkg-config
     libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
     libssl-dev libsqlite3-dev sqlite3 libtoml11-dev libcli11-dev libspdlog-dev libfmt-dev
+    libcurl4-openssl-dev
     libgtest-dev libgmock-dev googletest libbenchmark-dev
-    python3 wrk
+    python3 python3-aiosmtpd wrk curl
 )
 
 missing=()

@@ -13,6 +13,7 @@
 #include "core/thread_pool.h"
 #include "http/router.h"
 #include "ledger/writer.h"
+#include "mail/outbox.h"
 #include "obs/metrics.h"
 #include "store/database.h"
 
@@ -26,6 +27,7 @@ struct Deps {
     ThreadPool& blocking;
     obs::Registry& metrics;
     const std::atomic<bool>& draining;  // true once shutdown began (readyz answers 503)
+    mail::DeliveryWorker* mail = nullptr;  // poked when an admin retries a dead letter
 };
 
 // Api: the handlers and the state they share (the token cache). Borrows `deps`; must outlive

@@ -164,6 +164,14 @@ class Api::Routes {
             auth_.Require(Scope::kService, std::move(request), std::move(respond),
                           [this](Caller, HttpRequest&& req, Respond res) { Balance(std::move(req), std::move(res)); });
         });
+        router.Add("GET", "/api/v1/admin/mail", [this](HttpRequest&& request, Respond respond) {
+            auth_.Require(Scope::kAdmin, std::move(request), std::move(respond),
+                          [this](Caller, HttpRequest&& req, Respond res) { ListMail(std::move(req), std::move(res)); });
+        });
+        router.Add("POST", "/api/v1/admin/mail/{id}/retry", [this](HttpRequest&& request, Respond respond) {
+            auth_.Require(Scope::kAdmin, std::move(request), std::move(respond),
+                          [this](Caller, HttpRequest&& req, Respond res) { RetryMail(std::move(req), std::move(res)); });
+        });
         router.Add("GET", "/api/v1/credits/transfers", [this](HttpRequest&& request, Respond respond) {
             auth_.Require(Scope::kService, std::move(request), std::move(respond),
                           [this](Caller, HttpRequest&& req, Respond res) { Transfers(std::move(req), std::move(res)); });
@@ -309,6 +317,95 @@ class Api::Routes {
             }
             respond(http::Json(200, json::serialize(json::object{{"items", std::move(items)},
                                                                  {"next_cursor", next}})));
+        });
+    }
+
+    void ListMail(HttpRequest&& request, Respond respond) {
+        std::optional<std::string> status;
+        std::optional<int64_t> before_id;
+        int64_t limit = kPageLimitDefault;
+        for (const auto& [name, value] : request.query) {
+            std::optional<std::string> problem;
+            if (name == "status") {
+                status = value;
+                if (value != "pending" && value != "sent" && value != "dead") {
+                    problem = "status must be pending, sent or dead";
+                }
+            } else if (name == "limit") {
+                const auto parsed = ParseId(value);
+                limit = parsed.value_or(0);
+                if (!parsed || *parsed > kPageLimitMax) {
+                    problem = "limit must be between 1 and " + std::to_string(kPageLimitMax);
+                }
+            } else if (name == "cursor") {
+                before_id = ParseId(value);
+                if (!before_id) {
+                    problem = "cursor is not one this server issued";
+                }
+            } else {
+                problem = "unknown query parameter " + name;
+            }
+            if (problem) {
+                respond(http::ProblemResponse(
+                    {422, "invalid_request", *problem, {{"field", json::serialize(json::value(name))}}},
+                    &request));
+                return;
+            }
+        }
+        deps_.blocking.Post([this, status, before_id, limit, request = std::move(request),
+                             respond = std::move(respond)] {
+            auto entries = deps_.database.ListMail(status, before_id, limit);
+            if (!entries) {
+                respond(Unavailable(request));
+                return;
+            }
+            json::array items;
+            for (const store::OutboxEntry& entry : *entries) {
+                items.push_back(json::object{
+                    {"id", std::to_string(entry.id)},
+                    {"to", entry.to},
+                    {"template", entry.template_name},
+                    {"subject", entry.subject},
+                    {"status", entry.status},
+                    {"attempts", entry.attempts},
+                    {"next_attempt_at", FormatRfc3339(entry.next_attempt_at_ms)},
+                    {"last_error", entry.last_error},
+                    {"created_at", FormatRfc3339(entry.created_at_ms)},
+                    {"sent_at", entry.sent_at_ms ? json::value(FormatRfc3339(*entry.sent_at_ms))
+                                                 : json::value(nullptr)}});
+            }
+            json::value next = nullptr;
+            if (static_cast<int64_t>(entries->size()) == limit) {
+                next = std::to_string(entries->back().id);
+            }
+            respond(http::Json(200, json::serialize(json::object{{"items", std::move(items)},
+                                                                 {"next_cursor", next}})));
+        });
+    }
+
+    // Safe to repeat: a second retry of the same mail answers 409 and changes nothing.
+    void RetryMail(HttpRequest&& request, Respond respond) {
+        const auto id = PathId(request, "id");
+        if (!id) {
+            respond(http::ProblemResponse({404, "mail_not_found", "no such mail"}, &request));
+            return;
+        }
+        deps_.blocking.Post([this, id, request = std::move(request), respond = std::move(respond)] {
+            auto outcome = deps_.database.RetryMail(*id, deps_.clock.NowMs());
+            if (!outcome) {
+                respond(Unavailable(request));
+            } else if (*outcome == store::RetryOutcome::kNotFound) {
+                respond(http::ProblemResponse({404, "mail_not_found", "no such mail"}, &request));
+            } else if (*outcome == store::RetryOutcome::kNotDead) {
+                respond(http::ProblemResponse(
+                    {409, "mail_not_dead", "only a dead letter can be retried"}, &request));
+            } else {
+                if (deps_.mail != nullptr) {
+                    deps_.mail->Poke();
+                }
+                respond(http::Json(200, json::serialize(json::object{{"id", std::to_string(*id)},
+                                                                     {"status", "pending"}})));
+            }
         });
     }
 

@@ -17,6 +17,8 @@
 #include "http/server.h"
 #include "ledger/audit.h"
 #include "ledger/writer.h"
+#include "mail/mail.h"
+#include "mail/outbox.h"
 #include "obs/metrics.h"
 #include "store/database.h"
 
@@ -118,8 +120,10 @@ int Serve(const Config& config) {
         return Fail(writer.error().message);
     }
     ThreadPool blocking(static_cast<size_t>(config.database.read_connections));
+    mail::DeliveryWorker mail_worker(config.mail, mail::MakeTransport(config.mail), **database, clock,
+                                     metrics);
     std::atomic<bool> draining{false};
-    api::Deps deps{config, clock, **database, **writer, blocking, metrics, draining};
+    api::Deps deps{config, clock, **database, **writer, blocking, metrics, draining, &mail_worker};
     api::Api api(deps);
     http::Router router;
     api.Register(router);
@@ -206,6 +210,11 @@ int main(int argc, char** argv) {
     std::string name;
     tokens_create->add_option("--scope", scope, "service or admin")->required()->check(CLI::IsMember({"service", "admin"}));
     tokens_create->add_option("--name", name, "What the token is for");
+    auto* mail_command = app.add_subcommand("mail", "Mail outbox");
+    mail_command->require_subcommand(1);
+    auto* mail_test = mail_command->add_subcommand("test", "Queue a test mail; prints its outbox id");
+    std::string mail_to;
+    mail_test->add_option("--to", mail_to, "Recipient address")->required();
     auto* ledger_command = app.add_subcommand("ledger", "Ledger maintenance");
     ledger_command->require_subcommand(1);
     auto* verify = ledger_command->add_subcommand("verify", "Check every ledger invariant; non-zero exit on any problem");
@@ -237,6 +246,19 @@ int main(int argc, char** argv) {
     }
     if (users_create->parsed()) {
         auto id = (*database)->CreateUser(email, role);
+        if (!id) {
+            return Fail(id.error().message);
+        }
+        std::printf("%lld\n", static_cast<long long>(*id));
+        return 0;
+    }
+    if (mail_test->parsed()) {
+        auto mail = mail::Render("test", mail_to, {{"sent_at", FormatRfc3339(clock.NowMs())}});
+        if (!mail) {
+            return Fail(mail.error().message);
+        }
+        auto id = (*database)->EnqueueMail(mail->to, mail->template_name, mail->subject,
+                                           mail->text_body, mail->html_body);
         if (!id) {
             return Fail(id.error().message);
         }

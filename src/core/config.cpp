@@ -40,6 +40,18 @@ std::vector<Field> Fields(Config& c) {
         {"ledger", "hold_ttl_seconds_max", &c.ledger.hold_ttl_seconds_max},
         {"ledger", "expiry_interval_seconds", &c.ledger.expiry_interval_seconds},
         {"ledger", "idempotency_ttl_days", &c.ledger.idempotency_ttl_days},
+        {"mail", "transport", &c.mail.transport},
+        {"mail", "smtp_url", &c.mail.smtp_url},
+        {"mail", "smtp_username", &c.mail.smtp_username},
+        {"mail", "smtp_password", &c.mail.smtp_password, true},
+        {"mail", "smtp_starttls", &c.mail.smtp_starttls},
+        {"mail", "from", &c.mail.from},
+        {"mail", "max_attempts", &c.mail.max_attempts},
+        {"mail", "backoff_base_seconds", &c.mail.backoff_base_seconds},
+        {"mail", "backoff_max_seconds", &c.mail.backoff_max_seconds},
+        {"mail", "poll_interval_ms", &c.mail.poll_interval_ms},
+        {"mail", "batch_max", &c.mail.batch_max},
+        {"mail", "timeout_seconds", &c.mail.timeout_seconds},
         {"log", "level", &c.log.level},
     };
 }
@@ -164,7 +176,13 @@ Status Config::Validate() const {
              {ledger.amount_max, "ledger.amount_max"},
              {ledger.hold_ttl_seconds_max, "ledger.hold_ttl_seconds_max"},
              {ledger.expiry_interval_seconds, "ledger.expiry_interval_seconds"},
-             {ledger.idempotency_ttl_days, "ledger.idempotency_ttl_days"}}) {
+             {ledger.idempotency_ttl_days, "ledger.idempotency_ttl_days"},
+             {mail.max_attempts, "mail.max_attempts"},
+             {mail.backoff_base_seconds, "mail.backoff_base_seconds"},
+             {mail.backoff_max_seconds, "mail.backoff_max_seconds"},
+             {mail.poll_interval_ms, "mail.poll_interval_ms"},
+             {mail.batch_max, "mail.batch_max"},
+             {mail.timeout_seconds, "mail.timeout_seconds"}}) {
         if (Status status = positive(value, name); !status) {
             return status;
         }
@@ -178,6 +196,15 @@ Status Config::Validate() const {
     if (log.level != "trace" && log.level != "debug" && log.level != "info" &&
         log.level != "warn" && log.level != "error") {
         return Invalid("log.level must be one of trace, debug, info, warn, error");
+    }
+    if (mail.transport != "log" && mail.transport != "smtp") {
+        return Invalid("mail.transport must be \"log\" or \"smtp\"");
+    }
+    if (mail.smtp_starttls != "required" && mail.smtp_starttls != "try" && mail.smtp_starttls != "none") {
+        return Invalid("mail.smtp_starttls must be \"required\", \"try\" or \"none\"");
+    }
+    if (mail.smtp_url.rfind("smtp://", 0) != 0 && mail.smtp_url.rfind("smtps://", 0) != 0) {
+        return Invalid("mail.smtp_url must start with smtp:// or smtps://");
     }
     if (database.url != "sqlite") {
         return Invalid("database.url: only \"sqlite\" is supported");
@@ -199,7 +226,12 @@ std::string Config::Dump() const {
         }
         out << field.key << " = ";
         if (auto* string_target = std::get_if<std::string*>(&field.target)) {
-            const std::string shown = field.secret ? RedactUrl(**string_target) : **string_target;
+            std::string shown = **string_target;
+            if (field.secret) {
+                shown = shown.find("://") != std::string::npos ? RedactUrl(shown)
+                        : shown.empty()                         ? ""
+                                                                : "REDACTED";
+            }
             out << toml::value(shown);
         } else {
             out << *std::get<int64_t*>(field.target);

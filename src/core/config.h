@@ -54,6 +54,29 @@ struct Config {
         // Idempotency keys are kept at least this long.
         int64_t idempotency_ttl_days = 7;
     } ledger;
+    struct Mail {
+        // "log" prints each mail to the log (development; it shows links, so never in
+        // production) or "smtp" delivers through `smtp_url`.
+        std::string transport = "log";
+        // smtp://host:port (STARTTLS when offered, required with smtp_starttls = "required")
+        // or smtps://host:port (TLS from the start). SendGrid: smtp://smtp.sendgrid.net:587.
+        std::string smtp_url = "smtp://127.0.0.1:25";
+        std::string smtp_username;
+        std::string smtp_password;
+        // "required", "try" or "none".
+        std::string smtp_starttls = "try";
+        std::string from = "Beta 500 <no-reply@localhost>";
+        // A mail that failed this many times is a dead letter (visible to admins, retryable).
+        int64_t max_attempts = 8;
+        // Retry n waits backoff_base_seconds * 2^(n-1), at most backoff_max_seconds.
+        int64_t backoff_base_seconds = 5;
+        int64_t backoff_max_seconds = 600;
+        // How often the delivery worker looks for due mail, and how many it sends per look.
+        int64_t poll_interval_ms = 1000;
+        int64_t batch_max = 50;
+        // Connect plus transfer time allowed for one SMTP delivery.
+        int64_t timeout_seconds = 20;
+    } mail;
     struct Log {
         // trace, debug, info, warn, error.
         std::string level = "info";

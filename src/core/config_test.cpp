@@ -53,6 +53,16 @@ TEST(Config, DumpRedactsPasswords) {
     const std::string dump = config.Dump();
     EXPECT_EQ(dump.find("hunter2"), std::string::npos);
     EXPECT_NE(dump.find("postgres://app:REDACTED@db/beta"), std::string::npos);
+    config.mail.smtp_password = "s3cret-apikey";
+    EXPECT_EQ(config.Dump().find("s3cret-apikey"), std::string::npos);
+    EXPECT_NE(config.Dump().find("smtp_password = \"REDACTED\""), std::string::npos);
+}
+
+TEST(Config, MailSettingsAreChecked) {
+    EXPECT_FALSE(Config::Load("", {{"BETA500_MAIL_TRANSPORT", "pigeon"}}));
+    EXPECT_FALSE(Config::Load("", {{"BETA500_MAIL_SMTP_URL", "http://x"}}));
+    EXPECT_FALSE(Config::Load("", {{"BETA500_MAIL_SMTP_STARTTLS", "maybe"}}));
+    EXPECT_TRUE(Config::Load("", {{"BETA500_MAIL_SMTP_URL", "smtps://smtp.example.com:465"}}));
 }
 
 }  // namespace beta500

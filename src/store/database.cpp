@@ -380,4 +380,128 @@ Result<ledger::AuditInput> Database::LoadAudit(int64_t idempotency_ttl_ms) {
     }
 }
 
+Result<int64_t> Database::EnqueueMail(const std::string& to, const std::string& template_name,
+                                      const std::string& subject, const std::string& text_body,
+                                      const std::string& html_body) {
+    try {
+        auto connection = OpenWriter();
+        const int64_t now_ms = clock_.NowMs();
+        connection
+            ->Cached("INSERT INTO mail_outbox (to_address, template, subject, text_body, html_body, "
+                     "status, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)")
+            .Bind(1, to).Bind(2, template_name).Bind(3, subject).Bind(4, text_body)
+            .Bind(5, html_body).Bind(6, now_ms).Bind(7, now_ms).Run();
+        return connection->LastInsertRowId();
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+Result<std::vector<OutboxMail>> Database::DueMail(int64_t now_ms, int64_t limit) {
+    try {
+        auto connection = Read();
+        Statement& query = connection->Cached(
+            "SELECT id, to_address, template, subject, text_body, html_body, attempts FROM mail_outbox "
+            "WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?");
+        query.Bind(1, now_ms).Bind(2, limit);
+        std::vector<OutboxMail> due;
+        while (query.Step()) {
+            due.push_back(OutboxMail{query.Int(0), query.Text(1), query.Text(2), query.Text(3),
+                                     query.Text(4), query.Text(5), query.Int(6)});
+        }
+        query.Reset();
+        return due;
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+Status Database::MarkMailSent(int64_t id, int64_t now_ms) {
+    try {
+        auto connection = OpenWriter();
+        // The bodies may hold single-use links: once delivered they are not kept.
+        connection
+            ->Cached("UPDATE mail_outbox SET status = 'sent', attempts = attempts + 1, sent_at = ?, "
+                     "text_body = '', html_body = '', last_error = '' WHERE id = ?")
+            .Bind(1, now_ms).Bind(2, id).Run();
+        return Status::Ok();
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+Status Database::MarkMailFailed(int64_t id, int64_t attempts, int64_t next_attempt_at_ms, bool dead,
+                                const std::string& error_text) {
+    constexpr size_t kErrorBytesMax = 500;  // keeps a chatty SMTP reply from bloating the row
+    try {
+        auto connection = OpenWriter();
+        connection
+            ->Cached("UPDATE mail_outbox SET status = ?, attempts = ?, next_attempt_at = ?, "
+                     "last_error = ? WHERE id = ?")
+            .Bind(1, dead ? "dead" : "pending").Bind(2, attempts).Bind(3, next_attempt_at_ms)
+            .Bind(4, error_text.substr(0, kErrorBytesMax)).Bind(5, id).Run();
+        return Status::Ok();
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+Result<std::vector<OutboxEntry>> Database::ListMail(const std::optional<std::string>& status,
+                                                    std::optional<int64_t> before_id, int64_t limit) {
+    try {
+        auto connection = Read();
+        Statement& query = connection->Cached(
+            "SELECT id, to_address, template, subject, status, attempts, next_attempt_at, last_error, "
+            "created_at, sent_at FROM mail_outbox WHERE id < ?1 AND (?2 IS NULL OR status = ?2) "
+            "ORDER BY id DESC LIMIT ?3");
+        query.Bind(1, before_id.value_or(INT64_MAX));
+        if (status) {
+            query.Bind(2, *status);
+        }
+        query.Bind(3, limit);
+        std::vector<OutboxEntry> entries;
+        while (query.Step()) {
+            OutboxEntry entry{query.Int(0), query.Text(1), query.Text(2), query.Text(3), query.Text(4),
+                              query.Int(5), query.Int(6), query.Text(7), query.Int(8), std::nullopt};
+            if (!query.IsNull(9)) {
+                entry.sent_at_ms = query.Int(9);
+            }
+            entries.push_back(std::move(entry));
+        }
+        query.Reset();
+        return entries;
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+Result<RetryOutcome> Database::RetryMail(int64_t id, int64_t now_ms) {
+    try {
+        auto connection = OpenWriter();
+        RetryOutcome outcome = RetryOutcome::kNotFound;
+        connection->Transaction([&] {
+            Statement& query = connection->Cached("SELECT status FROM mail_outbox WHERE id = ?");
+            query.Bind(1, id);
+            if (!query.Step()) {
+                query.Reset();
+                return;
+            }
+            const std::string status = query.Text(0);
+            query.Reset();
+            if (status != "dead") {
+                outcome = RetryOutcome::kNotDead;
+                return;
+            }
+            connection
+                ->Cached("UPDATE mail_outbox SET status = 'pending', attempts = 0, "
+                         "next_attempt_at = ? WHERE id = ?")
+                .Bind(1, now_ms).Bind(2, id).Run();
+            outcome = RetryOutcome::kRetried;
+        });
+        return outcome;
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
 }  // namespace beta500::store

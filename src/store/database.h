@@ -44,6 +44,33 @@ struct TransferFilter {
     int64_t limit = 50;
 };
 
+// A mail due for delivery.
+struct OutboxMail {
+    int64_t id = 0;
+    std::string to;
+    std::string template_name;
+    std::string subject;
+    std::string text_body;
+    std::string html_body;
+    int64_t attempts = 0;
+};
+
+// A mail as admins see it (never its body, which may hold a sign-in link).
+struct OutboxEntry {
+    int64_t id = 0;
+    std::string to;
+    std::string template_name;
+    std::string subject;
+    std::string status;  // pending, sent, dead
+    int64_t attempts = 0;
+    int64_t next_attempt_at_ms = 0;
+    std::string last_error;
+    int64_t created_at_ms = 0;
+    std::optional<int64_t> sent_at_ms;
+};
+
+enum class RetryOutcome { kRetried, kNotFound, kNotDead };
+
 struct ApiToken {
     int64_t id = 0;
     std::string scope;  // "service" or "admin"
@@ -73,6 +100,19 @@ class Database {
     // Creates an API token; returns its id and the token, which is shown once and stored hashed.
     Result<std::pair<int64_t, std::string>> CreateApiToken(const std::string& scope,
                                                            const std::string& name);
+
+    // The mail outbox (see mail::DeliveryWorker).
+    Result<int64_t> EnqueueMail(const std::string& to, const std::string& template_name,
+                                const std::string& subject, const std::string& text_body,
+                                const std::string& html_body);
+    Result<std::vector<OutboxMail>> DueMail(int64_t now_ms, int64_t limit);
+    Status MarkMailSent(int64_t id, int64_t now_ms);
+    Status MarkMailFailed(int64_t id, int64_t attempts, int64_t next_attempt_at_ms, bool dead,
+                          const std::string& error);
+    Result<std::vector<OutboxEntry>> ListMail(const std::optional<std::string>& status,
+                                              std::optional<int64_t> before_id, int64_t limit);
+    // Puts a dead letter back in the queue, due now, with its attempts reset.
+    Result<RetryOutcome> RetryMail(int64_t id, int64_t now_ms);
 
     const std::string& path() const { return path_; }
 
