@@ -5,6 +5,7 @@
 #include "api/auth.h"
 #include "api/input.h"
 #include "core/clock.h"
+#include "identity/invitations.h"
 
 namespace beta500::api {
 namespace json = boost::json;
@@ -95,7 +96,10 @@ HttpResponse Unavailable(const HttpRequest& request) {
 
 class Api::Routes {
    public:
-    explicit Routes(Deps& deps) : deps_(deps), auth_(deps.database, deps.blocking) {}
+    explicit Routes(Deps& deps)
+        : deps_(deps),
+          auth_(deps.database, deps.blocking),
+          invitations_(deps.config, deps.database, deps.clock) {}
 
     void Register(http::Router& router) {
         router.Add("GET", "/healthz", [](HttpRequest&&, Respond respond) {
@@ -164,6 +168,11 @@ class Api::Routes {
             auth_.Require(Scope::kService, std::move(request), std::move(respond),
                           [this](Caller, HttpRequest&& req, Respond res) { Balance(std::move(req), std::move(res)); });
         });
+        Admin(router, "GET", "/api/v1/admin/invitations", &Routes::ListInvitations);
+        Admin(router, "POST", "/api/v1/admin/invitations", &Routes::CreateInvitation);
+        Admin(router, "POST", "/api/v1/admin/invitations/import", &Routes::ImportInvitations);
+        Admin(router, "POST", "/api/v1/admin/invitations/{id}/revoke", &Routes::RevokeInvitation);
+        Admin(router, "POST", "/api/v1/admin/invitations/{id}/resend", &Routes::ResendInvitation);
         router.Add("GET", "/api/v1/admin/mail", [this](HttpRequest&& request, Respond respond) {
             auth_.Require(Scope::kAdmin, std::move(request), std::move(respond),
                           [this](Caller, HttpRequest&& req, Respond res) { ListMail(std::move(req), std::move(res)); });
@@ -180,6 +189,231 @@ class Api::Routes {
 
    private:
     using Parse = std::function<ledger::Operation(BodyReader&, const HttpRequest&)>;
+    using AdminHandler = void (Routes::*)(Caller, HttpRequest&&, Respond);
+
+    // An admin-only route whose handler runs on the blocking pool.
+    void Admin(http::Router& router, const char* method, const char* pattern, AdminHandler handler) {
+        router.Add(method, pattern, [this, handler](HttpRequest&& request, Respond respond) {
+            auth_.Require(Scope::kAdmin, std::move(request), std::move(respond),
+                          [this, handler](Caller caller, HttpRequest&& req, Respond res) {
+                              auto shared = std::make_shared<HttpRequest>(std::move(req));
+                              deps_.blocking.Post([this, handler, caller, shared, res = std::move(res)] {
+                                  (this->*handler)(caller, std::move(*shared), res);
+                              });
+                          });
+        });
+    }
+
+    static json::object InvitationJson(const store::Invitation& invitation) {
+        auto time = [](const std::optional<int64_t>& ms) {
+            return ms ? json::value(FormatRfc3339(*ms)) : json::value(nullptr);
+        };
+        return {{"id", std::to_string(invitation.id)},
+                {"email", invitation.email},
+                {"initial_credits", invitation.initial_credits},
+                {"expires_at", time(invitation.expires_at_ms)},
+                {"note", invitation.note},
+                {"inviter", invitation.inviter},
+                {"status", invitation.status},
+                {"created_at", FormatRfc3339(invitation.created_at_ms)},
+                {"consumed_at", time(invitation.consumed_at_ms)},
+                {"consumed_by", Optional(invitation.consumed_by)},
+                {"revoked_at", time(invitation.revoked_at_ms)}};
+    }
+
+    static HttpResponse Invalid(const HttpRequest& request, const std::string& message) {
+        // Messages from identity::CheckInvitation start with the field: "email: ...".
+        const auto colon = message.find(':');
+        Problem problem{422, "invalid_request", message, {}};
+        if (colon != std::string::npos) {
+            problem.extensions.emplace_back("field", json::serialize(json::value(message.substr(0, colon))));
+        }
+        return http::ProblemResponse(problem, &request);
+    }
+
+    void CreateInvitation(Caller caller, HttpRequest&& request, Respond respond) {
+        BodyReader body(request);
+        const std::string email = body.String("email");
+        const auto credits = body.OptionalInt("initial_credits");
+        const auto expires_at = body.OptionalTimestamp("expires_at");
+        std::string note = body.OptionalString("note");
+        if (const auto& problem = body.Finish()) {
+            respond(http::ProblemResponse(*problem, &request));
+            return;
+        }
+        auto result = invitations_.Create(email, credits, expires_at, std::move(note), caller.actor());
+        if (!result) {
+            respond(result.error().code == ErrorCode::kInvalidArgument
+                        ? Invalid(request, result.error().message)
+                        : Unavailable(request));
+            return;
+        }
+        switch (result->outcome) {
+            case store::InviteOutcome::kCreated:
+                if (deps_.mail != nullptr) {
+                    deps_.mail->Poke();
+                }
+                respond(http::Json(201, json::serialize(InvitationJson(*result->invitation))));
+                return;
+            case store::InviteOutcome::kUnchanged:
+                respond(http::Json(200, json::serialize(InvitationJson(*result->invitation))));
+                return;
+            case store::InviteOutcome::kConflict:
+                respond(http::ProblemResponse(
+                    {409, "invitation_exists", "an open invitation with other terms exists for this email",
+                     {{"invitation_id", json::serialize(json::value(std::to_string(result->invitation->id)))}}},
+                    &request));
+                return;
+            case store::InviteOutcome::kAlreadyEnrolled:
+                respond(http::ProblemResponse(
+                    {409, "already_enrolled", "a user with this email is already in the beta"}, &request));
+                return;
+            case store::InviteOutcome::kOverCap:
+                respond(http::ProblemResponse(
+                    {409, "beta_full", "the beta is at its cap of enrolled users plus open invitations",
+                     {{"cap", std::to_string(deps_.config.beta.cap)},
+                      {"seats_used", std::to_string(result->seats_used)}}},
+                    &request));
+                return;
+        }
+    }
+
+    void ImportInvitations(Caller caller, HttpRequest&& request, Respond respond) {
+        const auto type = request.Header("content-type");
+        if (!type || type->find("text/csv") == std::string_view::npos) {
+            respond(http::ProblemResponse(
+                {415, "unsupported_media_type", "the import must be text/csv"}, &request));
+            return;
+        }
+        auto report = invitations_.Import(request.body, caller.actor());
+        if (!report) {
+            respond(report.error().code == ErrorCode::kInvalidArgument
+                        ? http::ProblemResponse({422, "invalid_csv", report.error().message}, &request)
+                        : Unavailable(request));
+            return;
+        }
+        json::array rows;
+        json::object counts;
+        for (const auto& row : *report) {
+            json::object item{{"line", row.line}, {"email", row.email}, {"result", row.result}};
+            if (row.id) {
+                item["id"] = std::to_string(*row.id);
+            }
+            if (!row.error.empty()) {
+                item["error"] = row.error;
+            }
+            rows.push_back(std::move(item));
+            counts[row.result] = (counts.contains(row.result) ? counts[row.result].as_int64() : 0) + 1;
+        }
+        respond(http::Json(200, json::serialize(json::object{{"counts", std::move(counts)},
+                                                             {"rows", std::move(rows)}})));
+    }
+
+    void ListInvitations(Caller, HttpRequest&& request, Respond respond) {
+        std::optional<std::string> status;
+        std::string email_contains;
+        std::optional<int64_t> before_id;
+        int64_t limit = kPageLimitDefault;
+        for (const auto& [name, value] : request.query) {
+            std::string problem;
+            if (name == "status") {
+                status = value;
+                if (value != "open" && value != "consumed" && value != "revoked") {
+                    problem = "status must be open, consumed or revoked";
+                }
+            } else if (name == "q") {
+                email_contains = value;  // emails are stored lower-cased
+                for (char& ch : email_contains) {
+                    ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+                }
+            } else if (name == "limit") {
+                limit = ParseId(value).value_or(0);
+                if (limit < 1 || limit > kPageLimitMax) {
+                    problem = "limit must be between 1 and " + std::to_string(kPageLimitMax);
+                }
+            } else if (name == "cursor") {
+                before_id = ParseId(value);
+                if (!before_id) {
+                    problem = "cursor is not one this server issued";
+                }
+            } else {
+                problem = "unknown query parameter " + name;
+            }
+            if (!problem.empty()) {
+                respond(http::ProblemResponse(
+                    {422, "invalid_request", problem, {{"field", json::serialize(json::value(name))}}},
+                    &request));
+                return;
+            }
+        }
+        auto invitations = deps_.database.ListInvitations(status, email_contains, before_id, limit);
+        if (!invitations) {
+            respond(Unavailable(request));
+            return;
+        }
+        json::array items;
+        for (const auto& invitation : *invitations) {
+            items.push_back(InvitationJson(invitation));
+        }
+        json::value next = nullptr;
+        if (static_cast<int64_t>(invitations->size()) == limit) {
+            next = std::to_string(invitations->back().id);
+        }
+        respond(http::Json(200, json::serialize(json::object{{"items", std::move(items)},
+                                                             {"next_cursor", next}})));
+    }
+
+    void InvitationChanged(const HttpRequest& request, const Respond& respond,
+                           const Result<store::InvitationChange>& change) {
+        if (!change) {
+            respond(Unavailable(request));
+            return;
+        }
+        switch (*change) {
+            case store::InvitationChange::kDone: {
+                auto invitation = deps_.database.FindInvitation(*PathId(request, "id"));
+                respond(invitation && *invitation
+                            ? http::Json(200, json::serialize(InvitationJson(**invitation)))
+                            : Unavailable(request));
+                return;
+            }
+            case store::InvitationChange::kNotFound:
+                respond(http::ProblemResponse({404, "invitation_not_found", "no such invitation"}, &request));
+                return;
+            case store::InvitationChange::kNotOpen:
+                respond(http::ProblemResponse(
+                    {409, "invitation_not_open", "the invitation is consumed, revoked or expired"}, &request));
+                return;
+            case store::InvitationChange::kTooSoon: {
+                auto response = http::ProblemResponse(
+                    {429, "too_many_requests", "the invitation mail was sent less than a minute ago"},
+                    &request);
+                response.headers.emplace_back("Retry-After", "60");
+                respond(std::move(response));
+                return;
+            }
+        }
+    }
+
+    // Safe to repeat: a second revoke answers 409 and changes nothing.
+    void RevokeInvitation(Caller, HttpRequest&& request, Respond respond) {
+        const auto id = PathId(request, "id");
+        InvitationChanged(request, respond,
+                          id ? deps_.database.RevokeInvitation(*id)
+                             : Result<store::InvitationChange>(store::InvitationChange::kNotFound));
+    }
+
+    // Limited to once a minute per invitation, which also absorbs a retried request.
+    void ResendInvitation(Caller, HttpRequest&& request, Respond respond) {
+        const auto id = PathId(request, "id");
+        InvitationChanged(request, respond,
+                          id ? invitations_.Resend(*id)
+                             : Result<store::InvitationChange>(store::InvitationChange::kNotFound));
+        if (deps_.mail != nullptr) {
+            deps_.mail->Poke();
+        }
+    }
+
 
     void Mutation(http::Router& router, std::string pattern, Scope scope, int success_status, Parse parse) {
         router.Add("POST", std::move(pattern),
@@ -411,6 +645,7 @@ class Api::Routes {
 
     Deps& deps_;
     Authenticator auth_;
+    identity::Invitations invitations_;
 };
 
 Api::Api(Deps& deps) : routes_(std::make_unique<Routes>(deps)) {}

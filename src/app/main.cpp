@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/thread_pool.h"
 #include "http/server.h"
+#include "identity/invitations.h"
 #include "ledger/audit.h"
 #include "ledger/writer.h"
 #include "mail/mail.h"
@@ -120,10 +121,10 @@ int Serve(const Config& config) {
         return Fail(writer.error().message);
     }
     ThreadPool blocking(static_cast<size_t>(config.database.read_connections));
-    mail::DeliveryWorker mail_worker(config.mail, mail::MakeTransport(config.mail), **database, clock,
-                                     metrics);
+    auto mail_worker = std::make_unique<mail::DeliveryWorker>(
+        config.mail, mail::MakeTransport(config.mail), **database, clock, metrics);
     std::atomic<bool> draining{false};
-    api::Deps deps{config, clock, **database, **writer, blocking, metrics, draining, &mail_worker};
+    api::Deps deps{config, clock, **database, **writer, blocking, metrics, draining, mail_worker.get()};
     api::Api api(deps);
     http::Router router;
     api.Register(router);
@@ -146,6 +147,7 @@ int Serve(const Config& config) {
         (*server)->Run(static_cast<int>(config.server.threads));
     }
     (*writer)->Stop();
+    mail_worker.reset();  // finishes the mail in hand; it logs, so before the logger goes
     if (!draining.exchange(true)) {
         // Run returned without a signal: wake the waiter so it can be joined.
         pthread_kill(signal_waiter.native_handle(), SIGTERM);
@@ -210,6 +212,13 @@ int main(int argc, char** argv) {
     std::string name;
     tokens_create->add_option("--scope", scope, "service or admin")->required()->check(CLI::IsMember({"service", "admin"}));
     tokens_create->add_option("--name", name, "What the token is for");
+    auto* invite = app.add_subcommand("invite", "Invite someone to the beta (queues the invitation mail); prints the invitation id");
+    std::string invite_email;
+    std::optional<int64_t> invite_credits;
+    std::string invite_note;
+    invite->add_option("--email", invite_email, "Email address")->required();
+    invite->add_option("--credits", invite_credits, "Initial credits (default beta.initial_credits)");
+    invite->add_option("--note", invite_note, "A note for admins");
     auto* mail_command = app.add_subcommand("mail", "Mail outbox");
     mail_command->require_subcommand(1);
     auto* mail_test = mail_command->add_subcommand("test", "Queue a test mail; prints its outbox id");
@@ -252,13 +261,32 @@ int main(int argc, char** argv) {
         std::printf("%lld\n", static_cast<long long>(*id));
         return 0;
     }
+    if (invite->parsed()) {
+        identity::Invitations invitations(*config, **database, clock);
+        auto result = invitations.Create(invite_email, invite_credits, std::nullopt, invite_note, "cli");
+        if (!result) {
+            return Fail(result.error().message);
+        }
+        switch (result->outcome) {
+            case store::InviteOutcome::kCreated:
+            case store::InviteOutcome::kUnchanged:
+                std::printf("%lld\n", static_cast<long long>(result->invitation->id));
+                return 0;
+            case store::InviteOutcome::kConflict:
+                return Fail("an open invitation with other terms exists for this email");
+            case store::InviteOutcome::kAlreadyEnrolled:
+                return Fail("a user with this email is already in the beta");
+            case store::InviteOutcome::kOverCap:
+                return Fail("the beta is full (beta.cap = " + std::to_string(config->beta.cap) + ")");
+        }
+    }
     if (mail_test->parsed()) {
         auto mail = mail::Render("test", mail_to, {{"sent_at", FormatRfc3339(clock.NowMs())}});
         if (!mail) {
             return Fail(mail.error().message);
         }
-        auto id = (*database)->EnqueueMail(mail->to, mail->template_name, mail->subject,
-                                           mail->text_body, mail->html_body);
+        auto id = (*database)->EnqueueMail(
+            mail->to, {mail->template_name, mail->subject, mail->text_body, mail->html_body});
         if (!id) {
             return Fail(id.error().message);
         }

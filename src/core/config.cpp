@@ -29,6 +29,10 @@ std::vector<Field> Fields(Config& c) {
         {"server", "connections_max", &c.server.connections_max},
         {"server", "idle_timeout_seconds", &c.server.idle_timeout_seconds},
         {"server", "shutdown_grace_seconds", &c.server.shutdown_grace_seconds},
+        {"server", "public_url", &c.server.public_url},
+        {"beta", "cap", &c.beta.cap},
+        {"beta", "initial_credits", &c.beta.initial_credits},
+        {"beta", "invitation_ttl_days", &c.beta.invitation_ttl_days},
         {"database", "url", &c.database.url, true},
         {"database", "data_dir", &c.database.data_dir},
         {"database", "synchronous", &c.database.synchronous},
@@ -177,6 +181,8 @@ Status Config::Validate() const {
              {ledger.hold_ttl_seconds_max, "ledger.hold_ttl_seconds_max"},
              {ledger.expiry_interval_seconds, "ledger.expiry_interval_seconds"},
              {ledger.idempotency_ttl_days, "ledger.idempotency_ttl_days"},
+             {beta.cap, "beta.cap"},
+             {beta.invitation_ttl_days, "beta.invitation_ttl_days"},
              {mail.max_attempts, "mail.max_attempts"},
              {mail.backoff_base_seconds, "mail.backoff_base_seconds"},
              {mail.backoff_max_seconds, "mail.backoff_max_seconds"},
@@ -196,6 +202,12 @@ Status Config::Validate() const {
     if (log.level != "trace" && log.level != "debug" && log.level != "info" &&
         log.level != "warn" && log.level != "error") {
         return Invalid("log.level must be one of trace, debug, info, warn, error");
+    }
+    if (beta.initial_credits < 0 || beta.initial_credits > ledger.amount_max) {
+        return Invalid("beta.initial_credits must be between 0 and ledger.amount_max");
+    }
+    if (server.public_url.rfind("http://", 0) != 0 && server.public_url.rfind("https://", 0) != 0) {
+        return Invalid("server.public_url must start with http:// or https://");
     }
     if (mail.transport != "log" && mail.transport != "smtp") {
         return Invalid("mail.transport must be \"log\" or \"smtp\"");
@@ -228,9 +240,10 @@ std::string Config::Dump() const {
         if (auto* string_target = std::get_if<std::string*>(&field.target)) {
             std::string shown = **string_target;
             if (field.secret) {
-                shown = shown.find("://") != std::string::npos ? RedactUrl(shown)
-                        : shown.empty()                         ? ""
-                                                                : "REDACTED";
+                // A URL keeps all but its password; any other secret is hidden whole.
+                shown = std::string_view(field.key) == "url" ? RedactUrl(shown)
+                        : shown.empty()                      ? ""
+                                                             : "REDACTED";
             }
             out << toml::value(shown);
         } else {

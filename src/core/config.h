@@ -27,7 +27,17 @@ struct Config {
         int64_t idle_timeout_seconds = 60;
         // On SIGTERM, in-flight requests get this long to finish.
         int64_t shutdown_grace_seconds = 10;
+        // Where people reach this server: links in mails start with it. https:// in production.
+        std::string public_url = "http://127.0.0.1:8080";
     } server;
+    struct Beta {
+        // Enrolled users plus open, unexpired invitations never exceed this.
+        int64_t cap = 500;
+        // Credits granted at enrollment when an invitation names none.
+        int64_t initial_credits = 1000;
+        // Days an invitation stays open when created without an expiry.
+        int64_t invitation_ttl_days = 30;
+    } beta;
     struct Database {
         // "sqlite" (embedded, in data_dir) is the only backend today.
         std::string url = "sqlite";

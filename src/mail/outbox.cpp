@@ -57,6 +57,9 @@ void DeliveryWorker::DeliverDue() {
         return;
     }
     for (const store::OutboxMail& entry : *due) {
+        if (stopping_) {
+            return;  // the rest stay due for the next start
+        }
         const Status delivered = transport_->Send(
             Mail{entry.to, entry.template_name, entry.subject, entry.text_body, entry.html_body});
         const int64_t now_ms = clock_.NowMs();

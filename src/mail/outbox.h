@@ -6,6 +6,7 @@
 // holds the data directory's lock).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -45,7 +46,7 @@ class DeliveryWorker {
 
     std::mutex mutex_;
     std::condition_variable wake_;
-    bool stopping_ = false;  // GUARDED_BY(mutex_)
+    std::atomic<bool> stopping_{false};  // written under mutex_, read without it between mails
     bool poked_ = false;     // GUARDED_BY(mutex_)
     std::thread thread_;
 };

@@ -23,6 +23,15 @@ Error StorageError(const std::exception& error) {
 constexpr size_t kApiTokenBytes = 32;
 constexpr const char* kApiTokenPrefix = "b5_";
 
+void InsertOutbox(Connection& connection, const std::string& to, const QueuedMail& mail, int64_t now_ms) {
+    connection
+        .Cached("INSERT INTO mail_outbox (to_address, template, subject, text_body, html_body, "
+                "status, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)")
+        .Bind(1, to).Bind(2, mail.template_name).Bind(3, mail.subject).Bind(4, mail.text_body)
+        .Bind(5, mail.html_body).Bind(6, now_ms).Bind(7, now_ms).Run();
+}
+
+
 }  // namespace
 
 Database::Database(Config::Database config, const Clock& clock, std::string path)
@@ -380,17 +389,10 @@ Result<ledger::AuditInput> Database::LoadAudit(int64_t idempotency_ttl_ms) {
     }
 }
 
-Result<int64_t> Database::EnqueueMail(const std::string& to, const std::string& template_name,
-                                      const std::string& subject, const std::string& text_body,
-                                      const std::string& html_body) {
+Result<int64_t> Database::EnqueueMail(const std::string& to, const QueuedMail& mail) {
     try {
         auto connection = OpenWriter();
-        const int64_t now_ms = clock_.NowMs();
-        connection
-            ->Cached("INSERT INTO mail_outbox (to_address, template, subject, text_body, html_body, "
-                     "status, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)")
-            .Bind(1, to).Bind(2, template_name).Bind(3, subject).Bind(4, text_body)
-            .Bind(5, html_body).Bind(6, now_ms).Bind(7, now_ms).Run();
+        InsertOutbox(*connection, to, mail, clock_.NowMs());
         return connection->LastInsertRowId();
     } catch (const SqliteError& error) {
         return StorageError(error);
@@ -499,6 +501,186 @@ Result<RetryOutcome> Database::RetryMail(int64_t id, int64_t now_ms) {
             outcome = RetryOutcome::kRetried;
         });
         return outcome;
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+namespace {
+
+constexpr const char* kInvitationColumns =
+    "id, email, initial_credits, expires_at, note, inviter, status, created_at, consumed_at, "
+    "consumed_by, revoked_at, last_sent_at";
+
+std::optional<int64_t> OptionalInt(const Statement& row, int column) {
+    return row.IsNull(column) ? std::nullopt : std::optional<int64_t>(row.Int(column));
+}
+
+Invitation ReadInvitation(const Statement& row) {
+    return Invitation{row.Int(0),          row.Text(1),          row.Int(2),
+                      OptionalInt(row, 3), row.Text(4),          row.Text(5),
+                      row.Text(6),         row.Int(7),           OptionalInt(row, 8),
+                      OptionalInt(row, 9), OptionalInt(row, 10), row.Int(11)};
+}
+
+
+}  // namespace
+
+Result<InviteResult> Database::CreateInvitation(const NewInvitation& invitation,
+                                                const QueuedMail& mail, int64_t cap) {
+    try {
+        auto connection = OpenWriter();
+        const int64_t now_ms = clock_.NowMs();
+        InviteResult result;
+        connection->Transaction([&] {
+            Statement& user = connection->Cached("SELECT 1 FROM users WHERE email = ?");
+            user.Bind(1, invitation.email);
+            const bool enrolled = user.Step();
+            user.Reset();
+            if (enrolled) {
+                result.outcome = InviteOutcome::kAlreadyEnrolled;
+                return;
+            }
+            Statement& open = connection->Cached(std::string("SELECT ") + kInvitationColumns +
+                                                 " FROM invitations WHERE email = ? AND status = 'open'");
+            open.Bind(1, invitation.email);
+            if (open.Step()) {
+                result.invitation = ReadInvitation(open);
+                open.Reset();
+                const Invitation& existing = *result.invitation;
+                const bool same = existing.initial_credits == invitation.initial_credits &&
+                                  existing.note == invitation.note;
+                result.outcome = same ? InviteOutcome::kUnchanged : InviteOutcome::kConflict;
+                return;
+            }
+            open.Reset();
+            Statement& seats = connection->Cached(
+                "SELECT (SELECT COUNT(*) FROM users WHERE role = 'user') + (SELECT COUNT(*) FROM "
+                "invitations WHERE status = 'open' AND (expires_at IS NULL OR expires_at > ?))");
+            seats.Bind(1, now_ms);
+            seats.Step();
+            result.seats_used = seats.Int(0);
+            seats.Reset();
+            if (result.seats_used >= cap) {
+                result.outcome = InviteOutcome::kOverCap;
+                return;
+            }
+            connection
+                ->Cached("INSERT INTO invitations (email, initial_credits, expires_at, note, inviter, "
+                         "status, created_at, last_sent_at) VALUES (?, ?, ?, ?, ?, 'open', ?, ?)")
+                .Bind(1, invitation.email).Bind(2, invitation.initial_credits)
+                .Bind(3, invitation.expires_at_ms).Bind(4, invitation.note).Bind(5, invitation.inviter)
+                .Bind(6, now_ms).Bind(7, now_ms).Run();
+            const int64_t id = connection->LastInsertRowId();
+            InsertOutbox(*connection, invitation.email, mail, now_ms);
+            result.invitation = Invitation{id, invitation.email, invitation.initial_credits,
+                                           invitation.expires_at_ms, invitation.note,
+                                           invitation.inviter, "open", now_ms, std::nullopt,
+                                           std::nullopt, std::nullopt, now_ms};
+            result.outcome = InviteOutcome::kCreated;
+        });
+        return result;
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+Result<std::vector<Invitation>> Database::ListInvitations(const std::optional<std::string>& status,
+                                                          const std::string& email_contains,
+                                                          std::optional<int64_t> before_id,
+                                                          int64_t limit) {
+    try {
+        auto connection = Read();
+        Statement& query = connection->Cached(
+            std::string("SELECT ") + kInvitationColumns +
+            " FROM invitations WHERE id < ?1 AND (?2 IS NULL OR status = ?2) AND instr(email, ?3) > 0 "
+            "ORDER BY id DESC LIMIT ?4");
+        query.Bind(1, before_id.value_or(INT64_MAX));
+        if (status) {
+            query.Bind(2, *status);
+        }
+        query.Bind(3, email_contains).Bind(4, limit);
+        std::vector<Invitation> out;
+        while (query.Step()) {
+            out.push_back(ReadInvitation(query));
+        }
+        query.Reset();
+        return out;
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+Result<std::optional<Invitation>> Database::FindInvitation(int64_t id) {
+    try {
+        auto connection = Read();
+        Statement& query = connection->Cached(std::string("SELECT ") + kInvitationColumns +
+                                              " FROM invitations WHERE id = ?");
+        query.Bind(1, id);
+        std::optional<Invitation> found;
+        if (query.Step()) {
+            found = ReadInvitation(query);
+        }
+        query.Reset();
+        return found;
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+Result<InvitationChange> Database::RevokeInvitation(int64_t id) {
+    try {
+        auto connection = OpenWriter();
+        InvitationChange change = InvitationChange::kNotFound;
+        connection->Transaction([&] {
+            connection->Cached("UPDATE invitations SET status = 'revoked', revoked_at = ? "
+                               "WHERE id = ? AND status = 'open'")
+                .Bind(1, clock_.NowMs()).Bind(2, id).Run();
+            if (connection->Changes() == 1) {
+                change = InvitationChange::kDone;
+                return;
+            }
+            Statement& exists = connection->Cached("SELECT 1 FROM invitations WHERE id = ?");
+            exists.Bind(1, id);
+            change = exists.Step() ? InvitationChange::kNotOpen : InvitationChange::kNotFound;
+            exists.Reset();
+        });
+        return change;
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+Result<InvitationChange> Database::ResendInvitation(int64_t id, const QueuedMail& mail,
+                                                    int64_t min_interval_ms) {
+    try {
+        auto connection = OpenWriter();
+        const int64_t now_ms = clock_.NowMs();
+        InvitationChange change = InvitationChange::kNotFound;
+        connection->Transaction([&] {
+            Statement& query = connection->Cached(
+                "SELECT email, status, expires_at, last_sent_at FROM invitations WHERE id = ?");
+            query.Bind(1, id);
+            if (!query.Step()) {
+                query.Reset();
+                return;
+            }
+            const std::string email = query.Text(0);
+            const bool open = query.Text(1) == "open" && (query.IsNull(2) || query.Int(2) > now_ms);
+            const int64_t last_sent_ms = query.Int(3);
+            query.Reset();
+            if (!open) {
+                change = InvitationChange::kNotOpen;
+            } else if (now_ms - last_sent_ms < min_interval_ms) {
+                change = InvitationChange::kTooSoon;
+            } else {
+                connection->Cached("UPDATE invitations SET last_sent_at = ? WHERE id = ?")
+                    .Bind(1, now_ms).Bind(2, id).Run();
+                InsertOutbox(*connection, email, mail, now_ms);
+                change = InvitationChange::kDone;
+            }
+        });
+        return change;
     } catch (const SqliteError& error) {
         return StorageError(error);
     }

@@ -71,6 +71,53 @@ struct OutboxEntry {
 
 enum class RetryOutcome { kRetried, kNotFound, kNotDead };
 
+struct Invitation {
+    int64_t id = 0;
+    std::string email;
+    int64_t initial_credits = 0;
+    std::optional<int64_t> expires_at_ms;
+    std::string note;
+    std::string inviter;
+    std::string status;  // open, consumed, revoked
+    int64_t created_at_ms = 0;
+    std::optional<int64_t> consumed_at_ms;
+    std::optional<int64_t> consumed_by;
+    std::optional<int64_t> revoked_at_ms;
+    int64_t last_sent_at_ms = 0;
+};
+
+struct NewInvitation {
+    std::string email;  // normalized
+    int64_t initial_credits = 0;
+    std::optional<int64_t> expires_at_ms;
+    std::string note;
+    std::string inviter;
+};
+
+// A mail to queue in the same transaction as the change that sends it.
+struct QueuedMail {
+    std::string template_name;
+    std::string subject;
+    std::string text_body;
+    std::string html_body;
+};
+
+enum class InviteOutcome {
+    kCreated,
+    kUnchanged,        // the same open invitation exists already (a retried request)
+    kConflict,         // another open invitation for this email exists
+    kAlreadyEnrolled,  // a user with this email exists
+    kOverCap,          // enrolled users plus open invitations would exceed the cap
+};
+
+struct InviteResult {
+    InviteOutcome outcome = InviteOutcome::kCreated;
+    std::optional<Invitation> invitation;  // the created or existing one
+    int64_t seats_used = 0;                // users plus open invitations, before this one
+};
+
+enum class InvitationChange { kDone, kNotFound, kNotOpen, kTooSoon };
+
 struct ApiToken {
     int64_t id = 0;
     std::string scope;  // "service" or "admin"
@@ -102,9 +149,7 @@ class Database {
                                                            const std::string& name);
 
     // The mail outbox (see mail::DeliveryWorker).
-    Result<int64_t> EnqueueMail(const std::string& to, const std::string& template_name,
-                                const std::string& subject, const std::string& text_body,
-                                const std::string& html_body);
+    Result<int64_t> EnqueueMail(const std::string& to, const QueuedMail& mail);
     Result<std::vector<OutboxMail>> DueMail(int64_t now_ms, int64_t limit);
     Status MarkMailSent(int64_t id, int64_t now_ms);
     Status MarkMailFailed(int64_t id, int64_t attempts, int64_t next_attempt_at_ms, bool dead,
@@ -113,6 +158,18 @@ class Database {
                                               std::optional<int64_t> before_id, int64_t limit);
     // Puts a dead letter back in the queue, due now, with its attempts reset.
     Result<RetryOutcome> RetryMail(int64_t id, int64_t now_ms);
+
+    // Invitations. Create checks the cap and queues the invitation mail in one transaction.
+    Result<InviteResult> CreateInvitation(const NewInvitation& invitation, const QueuedMail& mail,
+                                          int64_t cap);
+    Result<std::vector<Invitation>> ListInvitations(const std::optional<std::string>& status,
+                                                    const std::string& email_contains,
+                                                    std::optional<int64_t> before_id, int64_t limit);
+    Result<std::optional<Invitation>> FindInvitation(int64_t id);
+    Result<InvitationChange> RevokeInvitation(int64_t id);
+    // Queues the invitation mail again, at most once per `min_interval_ms`.
+    Result<InvitationChange> ResendInvitation(int64_t id, const QueuedMail& mail,
+                                              int64_t min_interval_ms);
 
     const std::string& path() const { return path_; }
 

@@ -1,5 +1,6 @@
--- The mail outbox: mail is written here in the transaction that decides to send it, and a
--- delivery worker sends it with retries. Bodies are erased once sent (they may hold sign-in links).
+-- The mail outbox: mail is written here (in the same transaction as the change that sends it,
+-- such as an invitation), and a delivery worker sends it with retries. Bodies are erased once
+-- sent (they may hold sign-in links).
 CREATE TABLE mail_outbox (
     id INTEGER PRIMARY KEY,
     to_address TEXT NOT NULL,
