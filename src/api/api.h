@@ -46,8 +46,4 @@ class Api {
 // The OpenAPI 3.1 document (docs/openapi.json, embedded at build time).
 std::string_view OpenApiDocument();
 
-// Page size bounds for list endpoints.
-inline constexpr int64_t kPageLimitDefault = 50;
-inline constexpr int64_t kPageLimitMax = 200;
-
 }  // namespace beta500::api

@@ -150,4 +150,34 @@ const std::optional<http::Problem>& BodyReader::Finish() {
     return problem_;
 }
 
+std::optional<http::Problem> ReadPageQuery(
+    const http::HttpRequest& request, PageQuery& page,
+    const std::function<std::optional<std::string>(const std::string&, const std::string&)>& other) {
+    for (const auto& [name, value] : request.query) {
+        std::optional<std::string> problem;
+        if (name == "limit") {
+            const auto limit = ParseId(value);
+            page.limit = limit.value_or(0);
+            if (!limit || *limit > kPageLimitMax) {
+                problem = "limit must be between 1 and " + std::to_string(kPageLimitMax);
+            }
+        } else if (name == "cursor") {
+            page.before_id = ParseId(value);
+            if (!page.before_id) {
+                problem = "cursor is not one this server issued";
+            }
+        } else {
+            problem = other(name, value);
+            if (!problem) {
+                problem = "unknown query parameter " + name;
+            }
+        }
+        if (problem && !problem->empty()) {
+            return http::Problem{422, "invalid_request", *problem,
+                                 {{"field", json::serialize(json::value(name))}}};
+        }
+    }
+    return std::nullopt;
+}
+
 }  // namespace beta500::api

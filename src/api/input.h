@@ -3,6 +3,7 @@
 #pragma once
 
 #include <boost/json.hpp>
+#include <functional>
 #include <optional>
 #include <set>
 #include <string>
@@ -40,5 +41,22 @@ class BodyReader {
 
 // Parses a positive decimal id (the form of ids in paths and queries).
 std::optional<int64_t> ParseId(std::string_view text);
+
+// Page size bounds for list endpoints.
+inline constexpr int64_t kPageLimitDefault = 50;
+inline constexpr int64_t kPageLimitMax = 200;
+
+// The query of a list endpoint: `limit` and `cursor` (newest first: items older than it).
+struct PageQuery {
+    int64_t limit = kPageLimitDefault;
+    std::optional<int64_t> before_id;
+};
+
+// Reads `limit` and `cursor`, and hands every other parameter to `other`, which answers
+// nullopt for a name it does not know, "" when the value is fine, or what is wrong with it.
+// Returns the 422 problem (naming the parameter) for the first bad or unknown one.
+std::optional<http::Problem> ReadPageQuery(
+    const http::HttpRequest& request, PageQuery& page,
+    const std::function<std::optional<std::string>(const std::string& name, const std::string& value)>& other);
 
 }  // namespace beta500::api

@@ -312,40 +312,29 @@ class Api::Routes {
     void ListInvitations(Caller, HttpRequest&& request, Respond respond) {
         std::optional<std::string> status;
         std::string email_contains;
-        std::optional<int64_t> before_id;
-        int64_t limit = kPageLimitDefault;
-        for (const auto& [name, value] : request.query) {
-            std::string problem;
+        PageQuery page;
+        auto problem = ReadPageQuery(request, page, [&](const std::string& name,
+                                                        const std::string& value) -> std::optional<std::string> {
             if (name == "status") {
                 status = value;
-                if (value != "open" && value != "consumed" && value != "revoked") {
-                    problem = "status must be open, consumed or revoked";
-                }
-            } else if (name == "q") {
+                return value == "open" || value == "consumed" || value == "revoked"
+                           ? "" : "status must be open, consumed or revoked";
+            }
+            if (name == "q") {
                 email_contains = value;  // emails are stored lower-cased
                 for (char& ch : email_contains) {
                     ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
                 }
-            } else if (name == "limit") {
-                limit = ParseId(value).value_or(0);
-                if (limit < 1 || limit > kPageLimitMax) {
-                    problem = "limit must be between 1 and " + std::to_string(kPageLimitMax);
-                }
-            } else if (name == "cursor") {
-                before_id = ParseId(value);
-                if (!before_id) {
-                    problem = "cursor is not one this server issued";
-                }
-            } else {
-                problem = "unknown query parameter " + name;
+                return "";
             }
-            if (!problem.empty()) {
-                respond(http::ProblemResponse(
-                    {422, "invalid_request", problem, {{"field", json::serialize(json::value(name))}}},
-                    &request));
-                return;
-            }
+            return std::nullopt;
+        });
+        if (problem) {
+            respond(http::ProblemResponse(*problem, &request));
+            return;
         }
+        const int64_t limit = page.limit;
+        const std::optional<int64_t> before_id = page.before_id;
         auto invitations = deps_.database.ListInvitations(status, email_contains, before_id, limit);
         if (!invitations) {
             respond(Unavailable(request));
@@ -491,38 +480,29 @@ class Api::Routes {
 
     void Transfers(HttpRequest&& request, Respond respond) {
         store::TransferFilter filter;
-        auto bad = [&](const std::string& field, const std::string& detail) {
-            Problem problem{422, "invalid_request", detail, {{"field", json::serialize(json::value(field))}}};
-            respond(http::ProblemResponse(problem, &request));
-        };
-        for (const auto& [name, value] : request.query) {
+        PageQuery page;
+        auto problem = ReadPageQuery(request, page, [&](const std::string& name,
+                                                        const std::string& value) -> std::optional<std::string> {
             if (name == "user_id") {
-                if (!(filter.user_id = ParseId(value))) {
-                    return bad(name, "user_id must be a positive id");
-                }
-            } else if (name == "kind") {
-                if (!(filter.kind = ledger::ParseTransferKind(value))) {
-                    return bad(name, "unknown transfer kind " + value);
-                }
-            } else if (name == "feature") {
-                if (!ledger::ValidFeature(value)) {
-                    return bad(name, "feature must match [a-z0-9_]{1,64}");
-                }
-                filter.feature = value;
-            } else if (name == "limit") {
-                const auto limit = ParseId(value);
-                if (!limit || *limit > kPageLimitMax) {
-                    return bad(name, "limit must be between 1 and " + std::to_string(kPageLimitMax));
-                }
-                filter.limit = *limit;
-            } else if (name == "cursor") {
-                if (!(filter.before_id = ParseId(value))) {
-                    return bad(name, "cursor is not one this server issued");
-                }
-            } else {
-                return bad(name, "unknown query parameter " + name);
+                filter.user_id = ParseId(value);
+                return filter.user_id ? "" : "user_id must be a positive id";
             }
+            if (name == "kind") {
+                filter.kind = ledger::ParseTransferKind(value);
+                return filter.kind ? "" : "unknown transfer kind " + value;
+            }
+            if (name == "feature") {
+                filter.feature = value;
+                return ledger::ValidFeature(value) ? "" : "feature must match [a-z0-9_]{1,64}";
+            }
+            return std::nullopt;
+        });
+        if (problem) {
+            respond(http::ProblemResponse(*problem, &request));
+            return;
         }
+        filter.limit = page.limit;
+        filter.before_id = page.before_id;
         deps_.blocking.Post([this, filter, request = std::move(request), respond = std::move(respond)] {
             auto transfers = deps_.database.Transfers(filter);
             if (!transfers) {
@@ -556,36 +536,22 @@ class Api::Routes {
 
     void ListMail(HttpRequest&& request, Respond respond) {
         std::optional<std::string> status;
-        std::optional<int64_t> before_id;
-        int64_t limit = kPageLimitDefault;
-        for (const auto& [name, value] : request.query) {
-            std::optional<std::string> problem;
-            if (name == "status") {
-                status = value;
-                if (value != "pending" && value != "sent" && value != "dead") {
-                    problem = "status must be pending, sent or dead";
-                }
-            } else if (name == "limit") {
-                const auto parsed = ParseId(value);
-                limit = parsed.value_or(0);
-                if (!parsed || *parsed > kPageLimitMax) {
-                    problem = "limit must be between 1 and " + std::to_string(kPageLimitMax);
-                }
-            } else if (name == "cursor") {
-                before_id = ParseId(value);
-                if (!before_id) {
-                    problem = "cursor is not one this server issued";
-                }
-            } else {
-                problem = "unknown query parameter " + name;
+        PageQuery page;
+        auto problem = ReadPageQuery(request, page, [&](const std::string& name,
+                                                        const std::string& value) -> std::optional<std::string> {
+            if (name != "status") {
+                return std::nullopt;
             }
-            if (problem) {
-                respond(http::ProblemResponse(
-                    {422, "invalid_request", *problem, {{"field", json::serialize(json::value(name))}}},
-                    &request));
-                return;
-            }
+            status = value;
+            return value == "pending" || value == "sent" || value == "dead"
+                       ? "" : "status must be pending, sent or dead";
+        });
+        if (problem) {
+            respond(http::ProblemResponse(*problem, &request));
+            return;
         }
+        const int64_t limit = page.limit;
+        const std::optional<int64_t> before_id = page.before_id;
         deps_.blocking.Post([this, status, before_id, limit, request = std::move(request),
                              respond = std::move(respond)] {
             auto entries = deps_.database.ListMail(status, before_id, limit);
