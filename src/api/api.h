@@ -41,6 +41,7 @@ class Api {
    private:
     class Routes;
     std::unique_ptr<Routes> routes_;
+    std::unique_ptr<class WebRoutes> web_;
 };
 
 // The OpenAPI 3.1 document (docs/openapi.json, embedded at build time).

@@ -4,6 +4,8 @@
 #include "api/api.h"
 #include "api/auth.h"
 #include "api/input.h"
+#include "api/views.h"
+#include "api/web_routes.h"
 #include "core/clock.h"
 #include "identity/invitations.h"
 
@@ -79,10 +81,6 @@ void Submit(Deps& deps, const Caller& caller, HttpRequest&& request, Respond res
 
 std::optional<int64_t> PathId(const HttpRequest& request, const char* name) {
     return ParseId(request.params.at(name));
-}
-
-json::value Optional(const std::optional<int64_t>& id) {
-    return id ? json::value(std::to_string(*id)) : json::value(nullptr);
 }
 
 HttpResponse Unavailable(const HttpRequest& request) {
@@ -205,9 +203,7 @@ class Api::Routes {
     }
 
     static json::object InvitationJson(const store::Invitation& invitation) {
-        auto time = [](const std::optional<int64_t>& ms) {
-            return ms ? json::value(FormatRfc3339(*ms)) : json::value(nullptr);
-        };
+        const auto& time = OptionalTime;
         return {{"id", std::to_string(invitation.id)},
                 {"email", invitation.email},
                 {"initial_credits", invitation.initial_credits},
@@ -217,7 +213,7 @@ class Api::Routes {
                 {"status", invitation.status},
                 {"created_at", FormatRfc3339(invitation.created_at_ms)},
                 {"consumed_at", time(invitation.consumed_at_ms)},
-                {"consumed_by", Optional(invitation.consumed_by)},
+                {"consumed_by", OptionalId(invitation.consumed_by)},
                 {"revoked_at", time(invitation.revoked_at_ms)}};
     }
 
@@ -344,12 +340,8 @@ class Api::Routes {
         for (const auto& invitation : *invitations) {
             items.push_back(InvitationJson(invitation));
         }
-        json::value next = nullptr;
-        if (static_cast<int64_t>(invitations->size()) == limit) {
-            next = std::to_string(invitations->back().id);
-        }
-        respond(http::Json(200, json::serialize(json::object{{"items", std::move(items)},
-                                                             {"next_cursor", next}})));
+        respond(http::Json(200, PageJson(std::move(items), invitations->size(), limit,
+                                         invitations->empty() ? 0 : invitations->back().id)));
     }
 
     void InvitationChanged(const HttpRequest& request, const Respond& respond,
@@ -456,81 +448,23 @@ class Api::Routes {
                 respond(http::ProblemResponse({404, "user_not_found", "no wallet for this user"}, &request));
                 return;
             }
-            const store::BalanceView& view = **balance;
-            json::array lots;
-            for (const ledger::Lot& lot : view.lots) {
-                lots.push_back(json::object{
-                    {"id", std::to_string(lot.id)},
-                    {"amount", lot.amount},
-                    {"remaining", lot.remaining},
-                    {"expires_at", lot.expires_at_ms == ledger::kNeverExpires
-                                       ? json::value(nullptr)
-                                       : json::value(FormatRfc3339(lot.expires_at_ms))},
-                    {"created_at", FormatRfc3339(lot.created_at_ms)}});
-            }
-            respond(http::Json(200, json::serialize(json::object{
-                                        {"user_id", std::to_string(view.user_id)},
-                                        {"available", view.available},
-                                        {"held", view.held},
-                                        {"posted", view.posted},
-                                        {"granted_total", view.granted_total},
-                                        {"lots", std::move(lots)}})));
+            respond(http::Json(200, json::serialize(BalanceJson(**balance))));
         });
     }
 
     void Transfers(HttpRequest&& request, Respond respond) {
         store::TransferFilter filter;
-        PageQuery page;
-        auto problem = ReadPageQuery(request, page, [&](const std::string& name,
-                                                        const std::string& value) -> std::optional<std::string> {
-            if (name == "user_id") {
-                filter.user_id = ParseId(value);
-                return filter.user_id ? "" : "user_id must be a positive id";
-            }
-            if (name == "kind") {
-                filter.kind = ledger::ParseTransferKind(value);
-                return filter.kind ? "" : "unknown transfer kind " + value;
-            }
-            if (name == "feature") {
-                filter.feature = value;
-                return ledger::ValidFeature(value) ? "" : "feature must match [a-z0-9_]{1,64}";
-            }
-            return std::nullopt;
-        });
-        if (problem) {
+        if (auto problem = ReadTransferQuery(request, filter, true)) {
             respond(http::ProblemResponse(*problem, &request));
             return;
         }
-        filter.limit = page.limit;
-        filter.before_id = page.before_id;
         deps_.blocking.Post([this, filter, request = std::move(request), respond = std::move(respond)] {
             auto transfers = deps_.database.Transfers(filter);
             if (!transfers) {
                 respond(Unavailable(request));
                 return;
             }
-            json::array items;
-            for (const store::TransferView& view : *transfers) {
-                const ledger::Transfer& t = view.transfer;
-                items.push_back(json::object{{"id", std::to_string(t.id)},
-                                             {"debit_account", view.debit_account},
-                                             {"credit_account", view.credit_account},
-                                             {"amount", t.amount},
-                                             {"kind", ledger::TransferKindName(t.kind)},
-                                             {"hold_id", Optional(t.hold_id)},
-                                             {"lot_id", Optional(t.lot_id)},
-                                             {"feature", t.feature},
-                                             {"reference", t.reference},
-                                             {"actor", t.actor},
-                                             {"reason", t.reason},
-                                             {"created_at", FormatRfc3339(t.created_at_ms)}});
-            }
-            json::value next = nullptr;
-            if (static_cast<int64_t>(transfers->size()) == filter.limit) {
-                next = std::to_string(transfers->back().transfer.id);
-            }
-            respond(http::Json(200, json::serialize(json::object{{"items", std::move(items)},
-                                                                 {"next_cursor", next}})));
+            respond(http::Json(200, TransfersPage(*transfers, filter.limit)));
         });
     }
 
@@ -571,15 +505,10 @@ class Api::Routes {
                     {"next_attempt_at", FormatRfc3339(entry.next_attempt_at_ms)},
                     {"last_error", entry.last_error},
                     {"created_at", FormatRfc3339(entry.created_at_ms)},
-                    {"sent_at", entry.sent_at_ms ? json::value(FormatRfc3339(*entry.sent_at_ms))
-                                                 : json::value(nullptr)}});
+                    {"sent_at", OptionalTime(entry.sent_at_ms)}});
             }
-            json::value next = nullptr;
-            if (static_cast<int64_t>(entries->size()) == limit) {
-                next = std::to_string(entries->back().id);
-            }
-            respond(http::Json(200, json::serialize(json::object{{"items", std::move(items)},
-                                                                 {"next_cursor", next}})));
+            respond(http::Json(200, PageJson(std::move(items), entries->size(), limit,
+                                             entries->empty() ? 0 : entries->back().id)));
         });
     }
 
@@ -614,8 +543,12 @@ class Api::Routes {
     identity::Invitations invitations_;
 };
 
-Api::Api(Deps& deps) : routes_(std::make_unique<Routes>(deps)) {}
+Api::Api(Deps& deps)
+    : routes_(std::make_unique<Routes>(deps)), web_(std::make_unique<WebRoutes>(deps)) {}
 Api::~Api() = default;
-void Api::Register(http::Router& router) { routes_->Register(router); }
+void Api::Register(http::Router& router) {
+    routes_->Register(router);
+    web_->Register(router);
+}
 
 }  // namespace beta500::api

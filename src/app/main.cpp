@@ -1,5 +1,6 @@
 // beta500: the only composition root. Parses the command line, loads the configuration and
-// builds and wires the parts for each command (serve, migrate, config, users, tokens, ledger).
+// builds and wires the parts for each command (serve, migrate, config, users, tokens, invite,
+// mail, ledger).
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
@@ -120,11 +121,11 @@ int Serve(const Config& config) {
     if (!writer) {
         return Fail(writer.error().message);
     }
-    ThreadPool blocking(static_cast<size_t>(config.database.read_connections));
+    auto blocking = std::make_unique<ThreadPool>(static_cast<size_t>(config.database.read_connections));
     auto mail_worker = std::make_unique<mail::DeliveryWorker>(
         config.mail, mail::MakeTransport(config.mail), **database, clock, metrics);
     std::atomic<bool> draining{false};
-    api::Deps deps{config, clock, **database, **writer, blocking, metrics, draining, mail_worker.get()};
+    api::Deps deps{config, clock, **database, **writer, *blocking, metrics, draining, mail_worker.get()};
     api::Api api(deps);
     http::Router router;
     api.Register(router);
@@ -146,7 +147,10 @@ int Serve(const Config& config) {
         ExpiryJob expiry(**writer, std::chrono::seconds(config.ledger.expiry_interval_seconds));
         (*server)->Run(static_cast<int>(config.server.threads));
     }
+    // Stop in dependency order: the writer's callbacks post to the blocking pool, the pool's tasks
+    // use the writer (answered `unavailable` once it stopped) and poke the mail worker.
     (*writer)->Stop();
+    blocking.reset();
     mail_worker.reset();  // finishes the mail in hand; it logs, so before the logger goes
     if (!draining.exchange(true)) {
         // Run returned without a signal: wake the waiter so it can be joined.
@@ -254,7 +258,11 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (users_create->parsed()) {
-        auto id = (*database)->CreateUser(email, role);
+        const std::string normalized = identity::NormalizeEmail(email);
+        if (normalized.empty()) {
+            return Fail("not a valid email address");
+        }
+        auto id = (*database)->CreateUser(normalized, role);
         if (!id) {
             return Fail(id.error().message);
         }

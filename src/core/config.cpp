@@ -44,6 +44,10 @@ std::vector<Field> Fields(Config& c) {
         {"ledger", "hold_ttl_seconds_max", &c.ledger.hold_ttl_seconds_max},
         {"ledger", "expiry_interval_seconds", &c.ledger.expiry_interval_seconds},
         {"ledger", "idempotency_ttl_days", &c.ledger.idempotency_ttl_days},
+        {"auth", "magic_link_ttl_seconds", &c.auth.magic_link_ttl_seconds},
+        {"auth", "sign_in_resend_seconds", &c.auth.sign_in_resend_seconds},
+        {"auth", "session_idle_seconds", &c.auth.session_idle_seconds},
+        {"auth", "session_absolute_seconds", &c.auth.session_absolute_seconds},
         {"mail", "transport", &c.mail.transport},
         {"mail", "smtp_url", &c.mail.smtp_url},
         {"mail", "smtp_username", &c.mail.smtp_username},
@@ -183,6 +187,9 @@ Status Config::Validate() const {
              {ledger.idempotency_ttl_days, "ledger.idempotency_ttl_days"},
              {beta.cap, "beta.cap"},
              {beta.invitation_ttl_days, "beta.invitation_ttl_days"},
+             {auth.magic_link_ttl_seconds, "auth.magic_link_ttl_seconds"},
+             {auth.session_idle_seconds, "auth.session_idle_seconds"},
+             {auth.session_absolute_seconds, "auth.session_absolute_seconds"},
              {mail.max_attempts, "mail.max_attempts"},
              {mail.backoff_base_seconds, "mail.backoff_base_seconds"},
              {mail.backoff_max_seconds, "mail.backoff_max_seconds"},
@@ -202,6 +209,9 @@ Status Config::Validate() const {
     if (log.level != "trace" && log.level != "debug" && log.level != "info" &&
         log.level != "warn" && log.level != "error") {
         return Invalid("log.level must be one of trace, debug, info, warn, error");
+    }
+    if (auth.sign_in_resend_seconds < 0) {
+        return Invalid("auth.sign_in_resend_seconds must not be negative");
     }
     if (beta.initial_credits < 0 || beta.initial_credits > ledger.amount_max) {
         return Invalid("beta.initial_credits must be between 0 and ledger.amount_max");

@@ -64,6 +64,15 @@ struct Config {
         // Idempotency keys are kept at least this long.
         int64_t idempotency_ttl_days = 7;
     } ledger;
+    struct Auth {
+        // A sign-in link works once, for this long.
+        int64_t magic_link_ttl_seconds = 900;
+        // A new sign-in link for the same address is sent at most this often.
+        int64_t sign_in_resend_seconds = 60;
+        // A web session ends after this long unused, and after this long in any case.
+        int64_t session_idle_seconds = 7 * 86400;
+        int64_t session_absolute_seconds = 30 * 86400;
+    } auth;
     struct Mail {
         // "log" prints each mail to the log (development; it shows links, so never in
         // production) or "smtp" delivers through `smtp_url`.

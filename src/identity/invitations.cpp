@@ -58,7 +58,7 @@ Result<std::vector<CsvRow>> ParseCsv(std::string_view text) {
         row.fields.push_back(std::move(field));
         field.clear();
         if (row_has_content) {
-            if (rows.size() >= kImportRowsMax) {
+            if (rows.size() > kImportRowsMax) {  // one more than the limit: room for a header row
                 return Error{ErrorCode::kInvalidArgument,
                              "more than " + std::to_string(kImportRowsMax) + " rows"};
             }
@@ -107,9 +107,17 @@ Result<std::vector<CsvRow>> ParseCsv(std::string_view text) {
     if (Status status = end_row(); !status) {
         return status.error();
     }
-    if (!rows.empty() && !rows.front().fields.empty() &&
-        NormalizeEmail(rows.front().fields[0]).empty() && rows.front().fields[0].find("email") != std::string::npos) {
-        rows.erase(rows.begin());
+    if (!rows.empty() && !rows.front().fields.empty()) {
+        std::string first = rows.front().fields[0];
+        for (char& ch : first) {
+            ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        }
+        if (first == "email") {
+            rows.erase(rows.begin());  // a header row
+        }
+    }
+    if (rows.size() > kImportRowsMax) {
+        return Error{ErrorCode::kInvalidArgument, "more than " + std::to_string(kImportRowsMax) + " rows"};
     }
     return rows;
 }

@@ -1,5 +1,6 @@
-// Invitations: the rules that need no database — email normalization, validation of one
-// invitation, and the CSV import format. Pure functions, thread-safe.
+// Invitations: the rules that need no database (email normalization, validation of one
+// invitation, the CSV import format; pure functions) and the Invitations class that applies
+// them through the database.
 #pragma once
 
 #include <cstdint>
@@ -41,8 +42,8 @@ struct CsvRow {
     size_t line = 0;  // 1-based line in the upload
     std::vector<std::string> fields;
 };
-// Splits the upload into rows; a first row starting with "email" is a header and skipped.
-// Fails on an unterminated quote or more than kImportRowsMax rows.
+// Splits the upload into rows; a first row whose first field is "email" (any case) is a header
+// and skipped. Fails on an unterminated quote or more than kImportRowsMax rows besides a header.
 Result<std::vector<CsvRow>> ParseCsv(std::string_view text);
 
 // Invitations: creates, imports and resends invitations with their mails, through the database.

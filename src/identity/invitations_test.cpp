@@ -55,7 +55,8 @@ TEST(ParseCsv, RowLimitEdge) {
     for (size_t i = 0; i < kImportRowsMax; ++i) {
         at_limit += "u" + std::to_string(i) + "@example.com\n";
     }
-    EXPECT_TRUE(ParseCsv(at_limit));
+    EXPECT_EQ(ParseCsv(at_limit)->size(), kImportRowsMax);
+    EXPECT_EQ(ParseCsv("Email\n" + at_limit)->size(), kImportRowsMax);  // the header is extra
     EXPECT_FALSE(ParseCsv(at_limit + "one.more@example.com\n"));
 }
 

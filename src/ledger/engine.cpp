@@ -106,8 +106,9 @@ Requirements RequirementsOf(const Operation& operation) {
             } else if constexpr (std::is_same_v<T, Adjust>) {
                 needs.user_id = op.user_id;
                 needs.system_accounts = {std::string(kAdjustmentsAccount)};
-            } else if constexpr (std::is_same_v<T, ExpireDue>) {
-                // The writer finds the due lots and holds itself.
+            } else if constexpr (std::is_same_v<T, ExpireDue> || std::is_same_v<T, Enroll>) {
+                // The writer loads these itself (due wallets; the enrolled user's new wallet).
+                needs.system_accounts = {std::string(kGrantsAccount)};
             } else {
                 needs.hold_id = op.hold_id;
             }
@@ -197,7 +198,7 @@ Outcome Engine::Apply(const Operation& operation, const Context& context) {
             } else if constexpr (std::is_same_v<T, Adjust>) {
                 return ApplyAdjust(op, context);
             } else {
-                B5_ASSERT(false, "ExpireDue is driven by the writer, not Apply");
+                B5_ASSERT(false, "ExpireDue and Enroll are driven by the writer, not Apply");
             }
         },
         operation);

@@ -34,6 +34,15 @@ struct StoredResponse {
 
 // A batch runs inside one write transaction: Begin, then the loads and Commit (or Rollback),
 // so the batch's reads take the database's locks once, not once per operation.
+// What the store did for an Enroll operation.
+struct Enrollment {
+    Rejection rejection = Rejection::kNone;  // kNotInvited when there is no open invitation
+    int64_t user_id = 0;
+    bool created = false;         // false: the user existed already (no grant)
+    int64_t invitation_id = 0;    // when created
+    int64_t initial_credits = 0;  // when created: the grant to post
+};
+
 class LedgerStore {
    public:
     virtual ~LedgerStore() = default;
@@ -49,6 +58,9 @@ class LedgerStore {
     virtual Result<Account> LoadOrCreateSystemAccount(const std::string& name, int64_t now_ms) = 0;
     virtual Result<std::optional<StoredResponse>> LoadIdempotency(const std::string& scope,
                                                                   const std::string& key) = 0;
+    // Inside the batch: finds the user with this email, or creates the user and wallet and
+    // consumes the open invitation (rolled back with the batch if the commit fails).
+    virtual Result<Enrollment> Enroll(const std::string& email, int64_t now_ms) = 0;
     // Wallets with a lot or an open hold past its time, at most `limit`.
     virtual Result<std::vector<int64_t>> DueWalletAccounts(int64_t now_ms, int64_t limit) = 0;
     // Writes the batch (new rows, and the current state of dirty rows) and commits; on failure

@@ -20,6 +20,7 @@ std::string_view RejectionName(Rejection rejection) {
         case Rejection::kInvalidIdempotencyKey: return "invalid_idempotency_key";
         case Rejection::kUserNotFound: return "user_not_found";
         case Rejection::kHoldNotFound: return "hold_not_found";
+        case Rejection::kNotInvited: return "not_invited";
         case Rejection::kHoldExpired: return "hold_expired";
         case Rejection::kHoldAlreadyResolved: return "hold_already_resolved";
         case Rejection::kCaptureExceedsHold: return "capture_exceeds_hold";
@@ -78,8 +79,8 @@ std::string UsageAccountName(std::string_view feature) {
 }
 
 std::string_view OperationName(const Operation& operation) {
-    static constexpr std::array<std::string_view, 8> kNames = {
-        "grant", "deduct", "authorize", "increment", "capture", "release", "adjust", "expire"};
+    static constexpr std::array<std::string_view, 9> kNames = {
+        "grant", "deduct", "authorize", "increment", "capture", "release", "adjust", "expire", "enroll"};
     return kNames.at(operation.index());
 }
 
@@ -118,6 +119,8 @@ std::string CanonicalRequest(const Operation& operation) {
                 Put(out, op.hold_id);
             } else if constexpr (std::is_same_v<T, Adjust>) {
                 Put(out, op.user_id), Put(out, op.amount), Put(out, op.reason);
+            } else if constexpr (std::is_same_v<T, Enroll>) {
+                Put(out, op.email);
             } else {
                 Put(out, op.limit);
             }

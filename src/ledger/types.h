@@ -27,6 +27,7 @@ enum class Rejection : uint16_t {
     // The request names something that does not exist.
     kUserNotFound = 20,
     kHoldNotFound = 21,
+    kNotInvited = 22,  // enrollment: no open invitation for this email
     // The request conflicts with the state of a hold.
     kHoldExpired = 30,
     kHoldAlreadyResolved = 31,
@@ -155,12 +156,19 @@ struct Adjust {
     int64_t amount = 0;  // signed: positive adds credits, negative removes them
     std::string reason;
 };
-// Expires due lots and holds, at most `limit` of each (a maintenance job, no idempotency key).
+// Expires due lots and holds in at most `limit` wallets (a maintenance job, no idempotency key).
 struct ExpireDue {
     int64_t limit = 0;
 };
+// Enrolls the person with this (normalized, verified) email: in the batch's one transaction the
+// store creates the user and wallet and consumes the open invitation, and the engine posts the
+// invitation's grant. An existing user is answered as is, with no second grant.
+struct Enroll {
+    std::string email;
+};
 
-using Operation = std::variant<Grant, Deduct, Authorize, Increment, Capture, Release, Adjust, ExpireDue>;
+using Operation =
+    std::variant<Grant, Deduct, Authorize, Increment, Capture, Release, Adjust, ExpireDue, Enroll>;
 
 std::string_view OperationName(const Operation& operation);
 // A canonical encoding of the operation's fields, hashed to detect key reuse with another body.

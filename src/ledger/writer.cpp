@@ -298,6 +298,43 @@ Response Writer::ExpireDue(int64_t limit, Engine& engine, int64_t now_ms) {
             boost::json::serialize(boost::json::object{{"wallets", due->size()}}), false};
 }
 
+Result<std::pair<Outcome, bool>> Writer::Enroll(const ledger::Enroll& op, Engine& engine,
+                                                 const Context& context) {
+    auto enrollment = store_->Enroll(op.email, context.now_ms);
+    if (!enrollment) {
+        return enrollment.error();
+    }
+    if (enrollment->rejection != Rejection::kNone) {
+        return std::make_pair(
+            Outcome{enrollment->rejection,
+                    RejectionBody(enrollment->rejection, "there is no open invitation for this email")},
+            false);
+    }
+    boost::json::object body{{"user_id", std::to_string(enrollment->user_id)},
+                             {"enrolled", enrollment->created}};
+    if (!enrollment->created) {
+        return std::make_pair(Outcome{Rejection::kNone, boost::json::serialize(body)}, false);
+    }
+    auto rows = store_->LoadWalletByUser(enrollment->user_id);
+    if (!rows) {
+        return rows.error();
+    }
+    if (Status status = EnsureWallet(std::move(*rows), context.now_ms); !status) {
+        return status.error();
+    }
+    body["invitation_id"] = std::to_string(enrollment->invitation_id);
+    if (enrollment->initial_credits > 0) {
+        const Outcome grant = engine.Apply(
+            Grant{enrollment->user_id, enrollment->initial_credits, std::nullopt,
+                  "enrollment, invitation " + std::to_string(enrollment->invitation_id)},
+            context);
+        // A new wallet and an amount checked at invitation time: the grant cannot be refused.
+        B5_ASSERT(grant.rejection == Rejection::kNone, "the enrollment grant was refused");
+        body["grant"] = boost::json::parse(grant.body);
+    }
+    return std::make_pair(Outcome{Rejection::kNone, boost::json::serialize(body)}, true);
+}
+
 Response Writer::Process(Item& item, Engine& engine, Batch& batch, int64_t now_ms) {
     const Request& request = item.request;
     if (const auto* expire = std::get_if<ledger::ExpireDue>(&request.operation)) {
@@ -335,8 +372,21 @@ Response Writer::Process(Item& item, Engine& engine, Batch& batch, int64_t now_m
     if (Status status = LoadRequirements(request.operation, now_ms); !status) {
         return {Rejection::kUnavailable, RejectionBody(Rejection::kUnavailable, "storage failure"), false};
     }
-    Outcome outcome = engine.Apply(request.operation,
-                                   Context{request.actor, request.idempotency_key, now_ms});
+    const Context context{request.actor, request.idempotency_key, now_ms};
+    Outcome outcome;
+    if (const auto* enroll = std::get_if<ledger::Enroll>(&request.operation)) {
+        auto enrolled = Enroll(*enroll, engine, context);
+        if (!enrolled) {
+            return {Rejection::kUnavailable, RejectionBody(Rejection::kUnavailable, "storage failure"), false};
+        }
+        if (!enrolled->second) {
+            // Nothing was written (not invited, or already a user): nothing to replay later.
+            return {enrolled->first.rejection, std::move(enrolled->first.body), false};
+        }
+        outcome = std::move(enrolled->first);
+    } else {
+        outcome = engine.Apply(request.operation, context);
+    }
     B5_ASSERT(!IsTransient(outcome.rejection), "the engine never answers a transient rejection");
     batch.idempotency_index.emplace(index_key, batch.idempotency.size());
     batch.idempotency.push_back(IdempotencyRecord{request.actor, request.idempotency_key,

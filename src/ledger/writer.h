@@ -86,6 +86,9 @@ class Writer {
     Status EnsureSystem(const std::string& name, int64_t now_ms);
     Status LoadRequirements(const Operation& operation, int64_t now_ms);
     Response ExpireDue(int64_t limit, Engine& engine, int64_t now_ms);
+    // The outcome of an enrollment, and whether it wrote anything (only then it is recorded).
+    Result<std::pair<Outcome, bool>> Enroll(const ledger::Enroll& op, Engine& engine,
+                                            const Context& context);
 
     std::unique_ptr<LedgerStore> store_;
     const WriterOptions options_;

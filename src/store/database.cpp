@@ -541,6 +541,10 @@ Result<InviteResult> Database::CreateInvitation(const NewInvitation& invitation,
                 result.outcome = InviteOutcome::kAlreadyEnrolled;
                 return;
             }
+            // An open invitation past its expiry no longer holds the email: close it first.
+            connection->Cached("UPDATE invitations SET status = 'revoked', revoked_at = ?1 "
+                               "WHERE email = ?2 AND status = 'open' AND expires_at <= ?1")
+                .Bind(1, now_ms).Bind(2, invitation.email).Run();
             Statement& open = connection->Cached(std::string("SELECT ") + kInvitationColumns +
                                                  " FROM invitations WHERE email = ? AND status = 'open'");
             open.Bind(1, invitation.email);
@@ -681,6 +685,167 @@ Result<InvitationChange> Database::ResendInvitation(int64_t id, const QueuedMail
             }
         });
         return change;
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+namespace {
+
+constexpr const char* kUserColumns = "id, email, role, status, email_verified, enrolled_at, created_at";
+
+User ReadUser(const Statement& row, int c) {
+    return User{row.Int(c),          row.Text(c + 1),     row.Text(c + 2), row.Text(c + 3),
+                row.Int(c + 4) != 0, OptionalInt(row, c + 5), row.Int(c + 6)};
+}
+
+// last_seen_at is written at most this often (a read per request stays a read).
+constexpr int64_t kSessionTouchIntervalMs = 60'000;
+
+}  // namespace
+
+Result<bool> Database::MaySignIn(const std::string& email) {
+    try {
+        auto connection = Read();
+        Statement& query = connection->Cached(
+            "SELECT EXISTS (SELECT 1 FROM users WHERE email = ?1 AND status = 'active') OR EXISTS "
+            "(SELECT 1 FROM invitations WHERE email = ?1 AND status = 'open' AND "
+            "(expires_at IS NULL OR expires_at > ?2))");
+        query.Bind(1, email).Bind(2, clock_.NowMs());
+        query.Step();
+        const bool allowed = query.Int(0) != 0;
+        query.Reset();
+        return allowed;
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+Result<bool> Database::CreateSignInToken(const std::string& email, const std::string& purpose,
+                                         const std::string& token_hash, int64_t ttl_ms,
+                                         int64_t min_interval_ms, const QueuedMail& mail) {
+    try {
+        auto connection = OpenWriter();
+        const int64_t now_ms = clock_.NowMs();
+        bool created = false;
+        connection->Transaction([&] {
+            Statement& recent = connection->Cached(
+                "SELECT 1 FROM sign_in_tokens WHERE email = ? AND purpose = ? AND created_at > ?");
+            recent.Bind(1, email).Bind(2, purpose).Bind(3, now_ms - min_interval_ms);
+            const bool too_soon = recent.Step();
+            recent.Reset();
+            if (too_soon) {
+                return;
+            }
+            connection
+                ->Cached("INSERT INTO sign_in_tokens (token_hash, email, purpose, expires_at, "
+                         "created_at) VALUES (?, ?, ?, ?, ?)")
+                .Bind(1, token_hash).Bind(2, email).Bind(3, purpose).Bind(4, now_ms + ttl_ms)
+                .Bind(5, now_ms).Run();
+            InsertOutbox(*connection, email, mail, now_ms);
+            created = true;
+        });
+        return created;
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+Result<std::optional<std::string>> Database::RedeemSignInToken(const std::string& token_hash,
+                                                               const std::string& purpose) {
+    try {
+        auto connection = OpenWriter();
+        // One UPDATE decides: only the first redemption finds used_at still NULL.
+        Statement& redeem = connection->Cached(
+            "UPDATE sign_in_tokens SET used_at = ?1 WHERE token_hash = ?2 AND purpose = ?3 "
+            "AND used_at IS NULL AND expires_at > ?1 RETURNING email");
+        redeem.Bind(1, clock_.NowMs()).Bind(2, token_hash).Bind(3, purpose);
+        std::optional<std::string> email;
+        if (redeem.Step()) {
+            email = redeem.Text(0);
+        }
+        redeem.Reset();
+        return email;
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+template <typename Key>
+Result<std::optional<User>> Database::FindUserWhere(const char* column, const Key& key) {
+    try {
+        auto connection = Read();
+        Statement& query = connection->Cached(std::string("SELECT ") + kUserColumns +
+                                              " FROM users WHERE " + column + " = ?");
+        query.Bind(1, key);
+        std::optional<User> user;
+        if (query.Step()) {
+            user = ReadUser(query, 0);
+        }
+        query.Reset();
+        return user;
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+Result<std::optional<User>> Database::FindUser(int64_t id) { return FindUserWhere("id", id); }
+
+Result<std::optional<User>> Database::FindUserByEmail(const std::string& email) {
+    return FindUserWhere("email", email);
+}
+
+Result<int64_t> Database::CreateSession(int64_t user_id, const std::string& token_hash,
+                                        const std::string& csrf_token) {
+    try {
+        auto connection = OpenWriter();
+        const int64_t now_ms = clock_.NowMs();
+        connection
+            ->Cached("INSERT INTO web_sessions (token_hash, user_id, csrf_token, created_at, "
+                     "last_seen_at) VALUES (?, ?, ?, ?, ?)")
+            .Bind(1, token_hash).Bind(2, user_id).Bind(3, csrf_token).Bind(4, now_ms).Bind(5, now_ms).Run();
+        return connection->LastInsertRowId();
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+Result<std::optional<WebSession>> Database::FindSession(const std::string& token_hash,
+                                                        int64_t idle_ms, int64_t absolute_ms) {
+    try {
+        const int64_t now_ms = clock_.NowMs();
+        std::optional<WebSession> session;
+        {
+            auto connection = Read();
+            Statement& query = connection->Cached(
+                std::string("SELECT s.id, s.csrf_token, s.created_at, s.last_seen_at, ") +
+                "u.id, u.email, u.role, u.status, u.email_verified, u.enrolled_at, u.created_at "
+                "FROM web_sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? "
+                "AND s.revoked_at IS NULL AND s.last_seen_at > ? AND s.created_at > ?");
+            query.Bind(1, token_hash).Bind(2, now_ms - idle_ms).Bind(3, now_ms - absolute_ms);
+            if (query.Step()) {
+                session = WebSession{query.Int(0), ReadUser(query, 4), query.Text(1), query.Int(2),
+                                     query.Int(3)};
+            }
+            query.Reset();
+        }
+        if (session && now_ms - session->last_seen_at_ms >= kSessionTouchIntervalMs) {
+            auto connection = OpenWriter();
+            connection->Cached("UPDATE web_sessions SET last_seen_at = ? WHERE id = ?")
+                .Bind(1, now_ms).Bind(2, session->id).Run();
+        }
+        return session;
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+Status Database::RevokeSession(int64_t id) {
+    try {
+        auto connection = OpenWriter();
+        connection->Cached("UPDATE web_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+            .Bind(1, clock_.NowMs()).Bind(2, id).Run();
+        return Status::Ok();
     } catch (const SqliteError& error) {
         return StorageError(error);
     }

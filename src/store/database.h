@@ -118,6 +118,24 @@ struct InviteResult {
 
 enum class InvitationChange { kDone, kNotFound, kNotOpen, kTooSoon };
 
+struct User {
+    int64_t id = 0;
+    std::string email;
+    std::string role;    // user, admin
+    std::string status;  // active, suspended
+    bool email_verified = false;
+    std::optional<int64_t> enrolled_at_ms;
+    int64_t created_at_ms = 0;
+};
+
+struct WebSession {
+    int64_t id = 0;
+    User user;
+    std::string csrf_token;
+    int64_t created_at_ms = 0;
+    int64_t last_seen_at_ms = 0;
+};
+
 struct ApiToken {
     int64_t id = 0;
     std::string scope;  // "service" or "admin"
@@ -171,6 +189,27 @@ class Database {
     Result<InvitationChange> ResendInvitation(int64_t id, const QueuedMail& mail,
                                               int64_t min_interval_ms);
 
+    // Sign-in. May `email` ask for a sign-in link: an active user, or an open invitation?
+    Result<bool> MaySignIn(const std::string& email);
+    // Stores a sign-in token (its hash) and queues its mail in one transaction, unless one was
+    // created for this email less than `min_interval_ms` ago (then returns false, nothing done).
+    Result<bool> CreateSignInToken(const std::string& email, const std::string& purpose,
+                                   const std::string& token_hash, int64_t ttl_ms,
+                                   int64_t min_interval_ms, const QueuedMail& mail);
+    // Marks the token used if it is unused, unexpired and of this purpose; returns its email.
+    // Of any number of concurrent redemptions of one token, exactly one succeeds.
+    Result<std::optional<std::string>> RedeemSignInToken(const std::string& token_hash,
+                                                         const std::string& purpose);
+    Result<std::optional<User>> FindUser(int64_t id);
+    Result<std::optional<User>> FindUserByEmail(const std::string& email);
+    Result<int64_t> CreateSession(int64_t user_id, const std::string& token_hash,
+                                  const std::string& csrf_token);
+    // The live session with this token hash: not revoked, seen within `idle_ms`, created within
+    // `absolute_ms`. Refreshes last_seen_at (at most once a minute).
+    Result<std::optional<WebSession>> FindSession(const std::string& token_hash, int64_t idle_ms,
+                                                  int64_t absolute_ms);
+    Status RevokeSession(int64_t id);
+
     const std::string& path() const { return path_; }
 
    private:
@@ -191,6 +230,8 @@ class Database {
     };
     Lease Read();
     std::unique_ptr<Connection> OpenWriter();
+    template <typename Key>
+    Result<std::optional<User>> FindUserWhere(const char* column, const Key& key);
 
     const Config::Database config_;
     const Clock& clock_;

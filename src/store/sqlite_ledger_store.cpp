@@ -193,6 +193,50 @@ Result<std::optional<ledger::StoredResponse>> SqliteLedgerStore::LoadIdempotency
     }
 }
 
+Result<ledger::Enrollment> SqliteLedgerStore::Enroll(const std::string& email, int64_t now_ms) {
+    try {
+        ledger::Enrollment enrollment;
+        Statement& user = connection_->Cached("SELECT id FROM users WHERE email = ?");
+        user.Bind(1, email);
+        if (user.Step()) {
+            enrollment.user_id = user.Int(0);
+            user.Reset();
+            return enrollment;
+        }
+        user.Reset();
+        Statement& invitation = connection_->Cached(
+            "SELECT id, initial_credits FROM invitations WHERE email = ? AND status = 'open' "
+            "AND (expires_at IS NULL OR expires_at > ?)");
+        invitation.Bind(1, email).Bind(2, now_ms);
+        if (!invitation.Step()) {
+            invitation.Reset();
+            enrollment.rejection = ledger::Rejection::kNotInvited;
+            return enrollment;
+        }
+        enrollment.invitation_id = invitation.Int(0);
+        enrollment.initial_credits = invitation.Int(1);
+        invitation.Reset();
+        connection_
+            ->Cached("INSERT INTO users (email, role, email_verified, enrolled_at, invitation_id, "
+                     "created_at) VALUES (?, 'user', 1, ?, ?, ?)")
+            .Bind(1, email).Bind(2, now_ms).Bind(3, enrollment.invitation_id).Bind(4, now_ms).Run();
+        enrollment.user_id = connection_->LastInsertRowId();
+        connection_->Cached("INSERT INTO accounts (name, user_id, created_at) VALUES (?, ?, ?)")
+            .Bind(1, "user:" + std::to_string(enrollment.user_id))
+            .Bind(2, enrollment.user_id)
+            .Bind(3, now_ms)
+            .Run();
+        connection_
+            ->Cached("UPDATE invitations SET status = 'consumed', consumed_at = ?, consumed_by = ? "
+                     "WHERE id = ?")
+            .Bind(1, now_ms).Bind(2, enrollment.user_id).Bind(3, enrollment.invitation_id).Run();
+        enrollment.created = true;
+        return enrollment;
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
 Result<std::vector<int64_t>> SqliteLedgerStore::DueWalletAccounts(int64_t now_ms, int64_t limit) {
     try {
         Statement& query = connection_->Cached(

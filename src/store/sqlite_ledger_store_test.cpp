@@ -7,6 +7,8 @@
 #include <boost/json.hpp>
 #include <filesystem>
 #include <future>
+#include <set>
+#include <thread>
 
 #include "ledger/writer.h"
 #include "store/database.h"
@@ -171,6 +173,9 @@ class FlakyStore final : public ledger::LedgerStore {
                                                                   const std::string& key) override {
         return inner_->LoadIdempotency(scope, key);
     }
+    Result<ledger::Enrollment> Enroll(const std::string& email, int64_t now) override {
+        return inner_->Enroll(email, now);
+    }
     Result<std::vector<int64_t>> DueWalletAccounts(int64_t now, int64_t limit) override {
         return inner_->DueWalletAccounts(now, limit);
     }
@@ -232,6 +237,85 @@ TEST_F(StoreTest, AuditCatchesTampering) {
     const auto report = ledger::Audit(*database_->LoadAudit(options_.idempotency_ttl_ms));
     ASSERT_FALSE(report.ok());
     EXPECT_NE(report.problems.front().find("credits_posted of user:1 is 101"), std::string::npos);
+}
+
+// Enrollment: user, wallet, consumed invitation and grant in the batch's one transaction.
+class EnrollTest : public StoreTest {
+   protected:
+    int64_t Invite(const std::string& email, int64_t credits) {
+        auto result = database_->CreateInvitation({email, credits, std::nullopt, "", "test"},
+                                                  {"invitation", "s", "t", "h"}, 500);
+        EXPECT_TRUE(result && result->outcome == InviteOutcome::kCreated);
+        return result->invitation->id;
+    }
+    ledger::Response Enroll(const std::string& email) {
+        return writer_->Call({ledger::Enroll{email}, "system:enrollment", "enroll:" + email});
+    }
+    int64_t UserIdOf(const ledger::Response& response) {
+        return std::stoll(std::string(boost::json::parse(response.body).at("user_id").as_string()));
+    }
+};
+
+TEST_F(EnrollTest, EnrollsOnceWithTheGrant) {
+    const int64_t invitation = Invite("bo@example.com", 300);
+    const auto first = Enroll("bo@example.com");
+    ASSERT_EQ(first.rejection, Rejection::kNone) << first.body;
+    const auto body = boost::json::parse(first.body);
+    EXPECT_TRUE(body.at("enrolled").as_bool());
+    EXPECT_EQ(body.at("grant").at("amount").as_int64(), 300);
+    const int64_t user = UserIdOf(first);
+    EXPECT_EQ((*database_->Balance(user))->posted, 300);
+    EXPECT_EQ((*database_->FindInvitation(invitation))->status, "consumed");
+    // Signing in again replays the enrollment: no second grant.
+    const auto again = Enroll("bo@example.com");
+    EXPECT_TRUE(again.replayed);
+    EXPECT_EQ(again.body, first.body);
+    EXPECT_EQ((*database_->Balance(user))->posted, 300);
+    ExpectAuditClean();
+}
+
+TEST_F(EnrollTest, NotInvitedIsRefusedAndNotRemembered) {
+    EXPECT_EQ(Enroll("cy@example.com").rejection, Rejection::kNotInvited);
+    Invite("cy@example.com", 10);
+    const auto enrolled = Enroll("cy@example.com");
+    ASSERT_EQ(enrolled.rejection, Rejection::kNone);
+    EXPECT_FALSE(enrolled.replayed);
+    // An existing user (created another way) is answered without a grant.
+    const auto existing = Enroll("ada@example.com");
+    EXPECT_EQ(existing.rejection, Rejection::kNone);
+    EXPECT_FALSE(boost::json::parse(existing.body).at("enrolled").as_bool());
+}
+
+TEST_F(EnrollTest, FiftyConcurrentFirstSignInsMakeOneUserAndOneGrant) {
+    const int64_t invitation = Invite("di@example.com", 100);
+    std::vector<std::thread> threads;
+    std::mutex mutex;
+    std::set<std::string> user_ids;
+    for (int i = 0; i < 50; ++i) {
+        threads.emplace_back([&] {
+            const auto response = Enroll("di@example.com");
+            std::lock_guard lock(mutex);
+            EXPECT_EQ(response.rejection, Rejection::kNone);
+            user_ids.insert(std::to_string(UserIdOf(response)));
+        });
+    }
+    for (auto& thread : threads) {
+        thread.join();
+    }
+    EXPECT_EQ(user_ids.size(), 1U);
+    const int64_t user = std::stoll(*user_ids.begin());
+    EXPECT_EQ((*database_->Balance(user))->granted_total, 100);
+    EXPECT_EQ((*database_->FindInvitation(invitation))->consumed_by, user);
+    ExpectAuditClean();
+}
+
+TEST_F(EnrollTest, FailedCommitLeavesNoUserAndTheInvitationOpen) {
+    std::atomic<int> failures{1};
+    Open(std::make_unique<FlakyStore>(database_->NewLedgerStore(), failures));
+    const int64_t invitation = Invite("ed@example.com", 100);
+    EXPECT_EQ(Enroll("ed@example.com").rejection, Rejection::kUnavailable);
+    EXPECT_EQ((*database_->FindInvitation(invitation))->status, "open");
+    EXPECT_EQ(database_->CreateUser("ed@example.com", "user").has_value(), true);  // email still free
 }
 
 TEST_F(StoreTest, UsersAndTokens) {

@@ -1,0 +1,348 @@
+#include "api/web_routes.h"
+
+#include <openssl/crypto.h>
+
+#include <boost/json.hpp>
+
+#include "api/input.h"
+#include "api/views.h"
+#include "core/crypto.h"
+#include "identity/invitations.h"
+#include "mail/mail.h"
+
+namespace beta500::api {
+namespace json = boost::json;
+using http::HttpRequest;
+using http::HttpResponse;
+using http::Respond;
+
+namespace {
+
+// Sign-in and session tokens carry 256 random bits; CSRF tokens 128.
+constexpr size_t kTokenBytes = 32;
+constexpr size_t kCsrfBytes = 16;
+constexpr const char* kMagicLinkPurpose = "magic_link";
+
+std::string OriginOf(const std::string& url) {
+    const auto scheme = url.find("://");
+    const auto path = url.find('/', scheme + 3);
+    return path == std::string::npos ? url : url.substr(0, path);
+}
+
+HttpResponse Page(int status, const std::string& title, const std::string& text) {
+    return HttpResponse{status, "text/html; charset=utf-8",
+                        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>" +
+                            title + "</title></head><body><h1>" + title + "</h1><p>" + text +
+                            "</p><p><a href=\"/\">Beta 500</a></p></body></html>",
+                        {}};
+}
+
+HttpResponse Unavailable(const HttpRequest& request) {
+    auto response = http::ProblemResponse(
+        {503, "unavailable", "the service is unavailable; retry shortly"}, &request);
+    response.headers.emplace_back("Retry-After", "1");
+    return response;
+}
+
+bool SameSecret(const std::string& a, const std::string& b) {
+    return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+}  // namespace
+
+std::optional<std::string> CookieValue(std::string_view header, std::string_view name) {
+    while (!header.empty()) {
+        const auto end = header.find(';');
+        std::string_view pair = header.substr(0, end);
+        while (!pair.empty() && pair.front() == ' ') {
+            pair.remove_prefix(1);
+        }
+        const auto equals = pair.find('=');
+        if (equals != std::string_view::npos && pair.substr(0, equals) == name) {
+            return std::string(pair.substr(equals + 1));
+        }
+        if (end == std::string_view::npos) {
+            break;
+        }
+        header.remove_prefix(end + 1);
+    }
+    return std::nullopt;
+}
+
+WebRoutes::WebRoutes(Deps& deps)
+    : deps_(deps),
+      origin_(OriginOf(deps.config.server.public_url)),
+      secure_(deps.config.server.public_url.rfind("https://", 0) == 0) {}
+
+std::string WebRoutes::CookieName() const { return secure_ ? "__Host-b5_session" : "b5_session"; }
+
+// Server-rendered pages until the web app exists: sign-in, and a home page showing the balance.
+constexpr const char* kSignInPage = R"html(<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Sign in to Beta 500</title></head>
+<body><main>
+<h1>Sign in to Beta 500</h1>
+<form id="magic"><label for="email">Email address</label>
+<input id="email" name="email" type="email" autocomplete="email" required>
+<button type="submit">Email me a sign-in link</button></form>
+<p id="status" role="status"></p>
+</main><script>
+document.getElementById("magic").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const response = await fetch("/api/v1/auth/magic-link", {method: "POST",
+    headers: {"Content-Type": "application/json"},
+    body: JSON.stringify({email: document.getElementById("email").value})});
+  document.getElementById("status").textContent = response.ok
+    ? "If this address may sign in, a link is on its way." : "Something went wrong; try again.";
+});
+</script></body></html>
+)html";
+
+constexpr const char* kHomePage = R"html(<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Beta 500</title></head>
+<body><main>
+<h1>Beta 500</h1>
+<p id="who">Loading...</p>
+<p>Credits available: <strong id="credits">-</strong></p>
+<button id="signout" hidden>Sign out</button>
+</main><script>
+(async () => {
+  const me = await fetch("/api/v1/me");
+  if (me.status === 401) { location.href = "/signin"; return; }
+  const user = await me.json();
+  document.getElementById("who").textContent = "Signed in as " + user.email;
+  const credits = await (await fetch("/api/v1/me/credits")).json();
+  document.getElementById("credits").textContent = credits.available;
+  const button = document.getElementById("signout");
+  button.hidden = false;
+  button.addEventListener("click", async () => {
+    await fetch("/api/v1/auth/sign-out", {method: "POST", headers: {"X-CSRF-Token": user.csrf_token}});
+    location.href = "/signin";
+  });
+})();
+</script></body></html>
+)html";
+
+void WebRoutes::Register(http::Router& router) {
+    router.Add("GET", "/", [](HttpRequest&&, Respond respond) {
+        respond(HttpResponse{200, "text/html; charset=utf-8", kHomePage, {}});
+    });
+    router.Add("GET", "/signin", [](HttpRequest&&, Respond respond) {
+        respond(HttpResponse{200, "text/html; charset=utf-8", kSignInPage, {}});
+    });
+    router.Add("POST", "/api/v1/auth/magic-link", [this](HttpRequest&& request, Respond respond) {
+        auto shared = std::make_shared<HttpRequest>(std::move(request));
+        deps_.blocking.Post([this, shared, respond = std::move(respond)] {
+            RequestMagicLink(std::move(*shared), respond);
+        });
+    });
+    router.Add("GET", "/api/v1/auth/magic-link/callback", [this](HttpRequest&& request, Respond respond) {
+        auto shared = std::make_shared<HttpRequest>(std::move(request));
+        deps_.blocking.Post([this, shared, respond = std::move(respond)] {
+            RedeemMagicLink(std::move(*shared), respond);
+        });
+    });
+    SignedIn(router, "GET", "/api/v1/me", false, &WebRoutes::Me);
+    SignedIn(router, "GET", "/api/v1/me/credits", false, &WebRoutes::MyCredits);
+    SignedIn(router, "GET", "/api/v1/me/credits/transactions", false, &WebRoutes::MyTransactions);
+    SignedIn(router, "POST", "/api/v1/auth/sign-out", true, &WebRoutes::SignOut);
+}
+
+void WebRoutes::SignedIn(http::Router& router, const char* method, const char* pattern, bool mutation,
+                         Handler handler) {
+    router.Add(method, pattern, [this, mutation, handler](HttpRequest&& request, Respond respond) {
+        auto shared = std::make_shared<HttpRequest>(std::move(request));
+        deps_.blocking.Post([this, mutation, handler, shared, respond = std::move(respond)] {
+            HttpRequest& req = *shared;
+            const auto header = req.Header("cookie");
+            const auto token = header ? CookieValue(*header, CookieName()) : std::nullopt;
+            std::optional<store::WebSession> session;
+            if (token) {
+                auto found = deps_.database.FindSession(Sha256Hex(*token),
+                                                        deps_.config.auth.session_idle_seconds * 1000,
+                                                        deps_.config.auth.session_absolute_seconds * 1000);
+                if (!found) {
+                    respond(Unavailable(req));
+                    return;
+                }
+                session = std::move(*found);
+            }
+            if (!session || session->user.status != "active") {
+                respond(http::ProblemResponse({401, "unauthenticated", "sign in first"}, &req));
+                return;
+            }
+            if (mutation) {
+                // Cookies ride along on cross-site requests: the page must prove it is ours.
+                const auto origin = req.Header("origin");
+                if (origin && *origin != origin_) {
+                    respond(http::ProblemResponse(
+                        {403, "forbidden_origin", "cross-origin requests are refused"}, &req));
+                    return;
+                }
+                const auto csrf = req.Header("x-csrf-token");
+                if (!csrf || !SameSecret(std::string(*csrf), session->csrf_token)) {
+                    respond(http::ProblemResponse(
+                        {403, "csrf_failed", "the X-CSRF-Token header is missing or wrong"}, &req));
+                    return;
+                }
+            }
+            (this->*handler)(*session, std::move(req), respond);
+        });
+    });
+}
+
+void WebRoutes::RequestMagicLink(HttpRequest&& request, Respond respond) {
+    BodyReader body(request);
+    const std::string email = identity::NormalizeEmail(body.OptionalString("email"));
+    if (const auto& problem = body.Finish()) {
+        respond(http::ProblemResponse(*problem, &request));
+        return;
+    }
+    // The same answer whether or not the address may sign in: nothing to learn by probing.
+    const HttpResponse accepted = http::Json(
+        202, R"({"status":"accepted","detail":"if this address may sign in, a link is on its way"})");
+    if (email.empty()) {
+        respond(accepted);
+        return;
+    }
+    auto allowed = deps_.database.MaySignIn(email);
+    if (!allowed) {
+        respond(Unavailable(request));
+        return;
+    }
+    if (*allowed) {
+        const std::string token = RandomToken(kTokenBytes);
+        auto mail = mail::Render("magic_link", email,
+                                 {{"link", deps_.config.server.public_url +
+                                               "/api/v1/auth/magic-link/callback?token=" + token}});
+        if (!mail) {
+            respond(Unavailable(request));
+            return;
+        }
+        auto created = deps_.database.CreateSignInToken(
+            email, kMagicLinkPurpose, Sha256Hex(token), deps_.config.auth.magic_link_ttl_seconds * 1000,
+            deps_.config.auth.sign_in_resend_seconds * 1000,
+            {mail->template_name, mail->subject, mail->text_body, mail->html_body});
+        if (!created) {
+            respond(Unavailable(request));
+            return;
+        }
+        if (*created && deps_.mail != nullptr) {
+            deps_.mail->Poke();
+        }
+    }
+    respond(accepted);
+}
+
+void WebRoutes::RedeemMagicLink(HttpRequest&& request, Respond respond) {
+    const auto token = request.query.find("token");
+    if (token == request.query.end() || token->second.size() > 2 * kTokenBytes) {
+        respond(Page(400, "This sign-in link does not work", "Ask for a new link."));
+        return;
+    }
+    auto email = deps_.database.RedeemSignInToken(Sha256Hex(token->second), kMagicLinkPurpose);
+    if (!email) {
+        respond(Unavailable(request));
+        return;
+    }
+    if (!*email) {
+        respond(Page(400, "This sign-in link does not work",
+                     "It was used already or has expired. Ask for a new link."));
+        return;
+    }
+    auto user = deps_.database.FindUserByEmail(**email);
+    if (!user) {
+        respond(Unavailable(request));
+        return;
+    }
+    if (*user) {
+        if ((*user)->status != "active") {
+            respond(Page(403, "Your account is suspended", "Contact the beta team."));
+            return;
+        }
+        StartSession((*user)->id, request, respond);
+        return;
+    }
+    // First sign-in: enrollment (user, wallet, invitation, grant) is one ledger transaction.
+    auto shared = std::make_shared<HttpRequest>(std::move(request));
+    deps_.writer.Submit(
+        ledger::Request{ledger::Enroll{**email}, "system:enrollment", "enroll:" + **email},
+        [this, shared, respond](ledger::Response answer) {
+            deps_.blocking.Post([this, shared, respond, answer = std::move(answer)] {
+                if (answer.rejection == ledger::Rejection::kNotInvited) {
+                    respond(Page(403, "You are not on the beta list",
+                                 "This address has no open invitation to the Beta 500 beta."));
+                } else if (answer.rejection != ledger::Rejection::kNone) {
+                    respond(Unavailable(*shared));
+                } else {
+                    const auto body = json::parse(answer.body);
+                    StartSession(std::stoll(std::string(body.at("user_id").as_string())), *shared, respond);
+                }
+            });
+        });
+}
+
+void WebRoutes::StartSession(int64_t user_id, const HttpRequest& request, const Respond& respond) {
+    // A new session token at every sign-in (no fixation of an older one).
+    const std::string token = RandomToken(kTokenBytes);
+    auto created = deps_.database.CreateSession(user_id, Sha256Hex(token), RandomToken(kCsrfBytes));
+    if (!created) {
+        respond(Unavailable(request));
+        return;
+    }
+    HttpResponse response{303, "text/plain; charset=utf-8", "signed in", {}};
+    response.headers.emplace_back("Location", "/");
+    response.headers.emplace_back(
+        "Set-Cookie", CookieName() + "=" + token + "; Path=/; HttpOnly; SameSite=Lax; Max-Age=" +
+                          std::to_string(deps_.config.auth.session_absolute_seconds) +
+                          (secure_ ? "; Secure" : ""));
+    respond(std::move(response));
+}
+
+void WebRoutes::Me(const store::WebSession& session, HttpRequest&&, Respond respond) {
+    const store::User& user = session.user;
+    respond(http::Json(200, json::serialize(json::object{
+                                {"id", std::to_string(user.id)},
+                                {"email", user.email},
+                                {"email_verified", user.email_verified},
+                                {"role", user.role},
+                                {"status", user.status},
+                                {"enrolled_at", OptionalTime(user.enrolled_at_ms)},
+                                {"csrf_token", session.csrf_token}})));
+}
+
+void WebRoutes::MyCredits(const store::WebSession& session, HttpRequest&& request, Respond respond) {
+    auto balance = deps_.database.Balance(session.user.id);
+    if (!balance || !*balance) {
+        respond(Unavailable(request));
+        return;
+    }
+    respond(http::Json(200, json::serialize(BalanceJson(**balance))));
+}
+
+void WebRoutes::MyTransactions(const store::WebSession& session, HttpRequest&& request, Respond respond) {
+    store::TransferFilter filter;
+    if (auto problem = ReadTransferQuery(request, filter, false)) {
+        respond(http::ProblemResponse(*problem, &request));
+        return;
+    }
+    filter.user_id = session.user.id;
+    auto transfers = deps_.database.Transfers(filter);
+    if (!transfers) {
+        respond(Unavailable(request));
+        return;
+    }
+    respond(http::Json(200, TransfersPage(*transfers, filter.limit)));
+}
+
+void WebRoutes::SignOut(const store::WebSession& session, HttpRequest&& request, Respond respond) {
+    if (!deps_.database.RevokeSession(session.id)) {
+        respond(Unavailable(request));
+        return;
+    }
+    HttpResponse response{204, "text/plain", "", {}};
+    response.headers.emplace_back("Set-Cookie", CookieName() + "=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0" +
+                                                    std::string(secure_ ? "; Secure" : ""));
+    respond(std::move(response));
+}
+
+}  // namespace beta500::api

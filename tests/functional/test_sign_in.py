@@ -1,0 +1,168 @@
+"""Proves magic-link sign-in end to end on the real server: an invited address gets a link
+(delivered here by the log transport), the first sign-in enrolls it with its grant in one
+transaction and sets the session cookie, a second sign-in grants nothing more, links are single
+use even under 32 parallel redemptions and expire, uninvited and revoked addresses get no account,
+answers do not reveal whether an address is known, and cookie-authenticated mutations need the
+CSRF token and a same-origin Origin."""
+
+import re
+import threading
+import time
+import unittest
+
+from harness import Server
+
+TOKEN = re.compile(r"magic-link/callback\?token=([A-Za-z0-9_-]+)")
+
+
+class SignInTest(unittest.TestCase):
+    def setUp(self):
+        self.server = Server(env={"BETA500_MAIL_POLL_INTERVAL_MS": "50",
+                                  "BETA500_AUTH_SIGN_IN_RESEND_SECONDS": "0",
+                                  "BETA500_AUTH_MAGIC_LINK_TTL_SECONDS": "2"}).__enter__()
+        self.admin = self.server.last_line("tokens", "create", "--scope", "admin")
+
+    def tearDown(self):
+        self.server.__exit__(None, None, None)
+
+    def invite(self, email, credits=300):
+        response = self.server.request("POST", "/api/v1/admin/invitations",
+                                       {"email": email, "initial_credits": credits}, token=self.admin)
+        self.assertEqual(response.status, 201, response)
+        return response.json["id"]
+
+    def ask_for_link(self, email):
+        response = self.server.request("POST", "/api/v1/auth/magic-link", {"email": email})
+        self.assertEqual(response.status, 202)
+        return response
+
+    def next_link(self, count_before):
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            tokens = TOKEN.findall("".join(self.server.log))
+            if len(tokens) > count_before:
+                return tokens[-1]
+            time.sleep(0.05)
+        raise AssertionError("no sign-in link was mailed")
+
+    def sign_in(self, email):
+        before = len(TOKEN.findall("".join(self.server.log)))
+        self.ask_for_link(email)
+        return self.redeem(self.next_link(before))
+
+    def redeem(self, token):
+        return self.server.request("GET", f"/api/v1/auth/magic-link/callback?token={token}")
+
+    @staticmethod
+    def cookie_of(response):
+        return response.headers["set-cookie"].split(";")[0]
+
+    def me(self, cookie, path="/api/v1/me"):
+        return self.server.request("GET", path, headers={"Cookie": cookie})
+
+    def test_first_sign_in_enrolls_once_and_sets_the_session(self):
+        invitation = self.invite("Ada@Example.com")
+        signed_in = self.sign_in("ada@example.com")
+        self.assertEqual((signed_in.status, signed_in.headers["location"]), (303, "/"))
+        cookie_header = signed_in.headers["set-cookie"]
+        self.assertTrue(cookie_header.startswith("b5_session="))
+        for attribute in ("Path=/", "HttpOnly", "SameSite=Lax", "Max-Age=2592000"):
+            self.assertIn(attribute, cookie_header)
+        cookie = self.cookie_of(signed_in)
+        me = self.me(cookie).json
+        self.assertEqual((me["email"], me["role"], me["email_verified"]), ("ada@example.com", "user", True))
+        credits = self.me(cookie, "/api/v1/me/credits").json
+        self.assertEqual((credits["available"], credits["granted_total"]), (300, 300))
+        history = self.me(cookie, "/api/v1/me/credits/transactions").json["items"]
+        self.assertEqual([(t["kind"], t["amount"], t["actor"]) for t in history],
+                         [("grant", 300, "system:enrollment")])
+        listed = self.server.request("GET", "/api/v1/admin/invitations?status=consumed", token=self.admin).json
+        self.assertEqual([(i["id"], i["consumed_by"]) for i in listed["items"]], [(invitation, me["id"])])
+        # A second sign-in makes a new session for the same user and grants nothing.
+        again = self.sign_in("ada@example.com")
+        self.assertNotEqual(self.cookie_of(again), cookie)
+        self.assertEqual(self.me(self.cookie_of(again)).json["id"], me["id"])
+        self.assertEqual(self.me(cookie, "/api/v1/me/credits").json["posted"], 300)
+        self.assertEqual(self.server.cli("ledger", "verify", check=False).returncode, 0)
+
+    def test_links_are_single_use_even_in_parallel(self):
+        self.invite("bo@example.com")
+        before = len(TOKEN.findall("".join(self.server.log)))
+        self.ask_for_link("bo@example.com")
+        token = self.next_link(before)
+        statuses = []
+        lock = threading.Lock()
+
+        def redeem():
+            status = self.redeem(token).status
+            with lock:
+                statuses.append(status)
+
+        threads = [threading.Thread(target=redeem) for _ in range(32)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        self.assertEqual(sorted(statuses), [303] + [400] * 31)
+        self.assertEqual(self.redeem(token).status, 400)
+
+    def test_links_expire(self):
+        self.invite("cy@example.com")
+        before = len(TOKEN.findall("".join(self.server.log)))
+        self.ask_for_link("cy@example.com")
+        token = self.next_link(before)
+        time.sleep(2.2)
+        expired = self.redeem(token)
+        self.assertEqual(expired.status, 400)
+        self.assertIn("expired", expired.raw)
+        self.assertEqual(self.redeem("x" * 65).status, 400)
+
+    def test_no_account_for_the_uninvited_and_no_enumeration(self):
+        self.invite("dee@example.com")
+        known = self.ask_for_link("dee@example.com")
+        unknown = self.ask_for_link("nobody@example.com")
+        malformed = self.ask_for_link("not an address")
+        self.assertEqual(known.raw, unknown.raw)
+        self.assertEqual(known.raw, malformed.raw)
+        time.sleep(0.3)
+        mails = self.server.request("GET", "/api/v1/admin/mail?limit=200", token=self.admin).json["items"]
+        self.assertEqual(sorted({m["to"] for m in mails}), ["dee@example.com"])
+        # An invitation revoked after its link was sent: the link signs nobody in.
+        invitation = self.invite("eve@example.com")
+        before = len(TOKEN.findall("".join(self.server.log)))
+        self.ask_for_link("eve@example.com")
+        token = self.next_link(before)
+        self.server.request("POST", f"/api/v1/admin/invitations/{invitation}/revoke", token=self.admin)
+        refused = self.redeem(token)
+        self.assertEqual(refused.status, 403)
+        self.assertIn("not on the beta list", refused.raw)
+        self.assertNotIn("set-cookie", refused.headers)
+
+    def test_sessions_need_csrf_and_same_origin_for_mutations(self):
+        self.assertEqual(self.me("b5_session=garbage").status, 401)
+        self.assertEqual(self.server.request("GET", "/api/v1/me").status, 401)
+        self.invite("fay@example.com")
+        cookie = self.cookie_of(self.sign_in("fay@example.com"))
+        csrf = self.me(cookie).json["csrf_token"]
+
+        def sign_out(headers):
+            return self.server.request("POST", "/api/v1/auth/sign-out", headers={"Cookie": cookie, **headers})
+
+        self.assertEqual(sign_out({}).json["code"], "csrf_failed")
+        self.assertEqual(sign_out({"X-CSRF-Token": csrf + "x"}).json["code"], "csrf_failed")
+        foreign = sign_out({"X-CSRF-Token": csrf, "Origin": "https://evil.example"})
+        self.assertEqual((foreign.status, foreign.json["code"]), (403, "forbidden_origin"))
+        done = sign_out({"X-CSRF-Token": csrf, "Origin": "http://127.0.0.1:8080"})
+        self.assertEqual(done.status, 204)
+        self.assertIn("Max-Age=0", done.headers["set-cookie"])
+        self.assertEqual(self.me(cookie).status, 401)
+
+    def test_pages(self):
+        for path, text in [("/signin", "Email me a sign-in link"), ("/", "Credits available")]:
+            page = self.server.request("GET", path)
+            self.assertEqual(page.status, 200)
+            self.assertIn(text, page.raw)
+
+
+if __name__ == "__main__":
+    unittest.main()
