@@ -24,6 +24,9 @@ build: setup configure
 	cmake --build $(BUILD_DIR)
 
 run: build
+	@echo "To sign in: in a second terminal run"
+	@echo "    $(BUILD_DIR)/src/app/beta500 --data-dir $(DATA_DIR) invite --admin --email you@example.com"
+	@echo "then open http://$(LISTEN)/signin; the sign-in link appears in this log (mail.transport = log)."
 	$(BUILD_DIR)/src/app/beta500 serve --listen $(LISTEN) --data-dir $(DATA_DIR)
 
 test: build sanitize

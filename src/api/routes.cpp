@@ -210,6 +210,7 @@ class Api::Routes {
                 {"expires_at", time(invitation.expires_at_ms)},
                 {"note", invitation.note},
                 {"inviter", invitation.inviter},
+                {"role", invitation.role},
                 {"status", invitation.status},
                 {"created_at", FormatRfc3339(invitation.created_at_ms)},
                 {"consumed_at", time(invitation.consumed_at_ms)},
@@ -233,11 +234,13 @@ class Api::Routes {
         const auto credits = body.OptionalInt("initial_credits");
         const auto expires_at = body.OptionalTimestamp("expires_at");
         std::string note = body.OptionalString("note");
+        std::string role = body.OptionalString("role");
         if (const auto& problem = body.Finish()) {
             respond(http::ProblemResponse(*problem, &request));
             return;
         }
-        auto result = invitations_.Create(email, credits, expires_at, std::move(note), caller.actor());
+        auto result = invitations_.Create(email, credits, expires_at, std::move(note), caller.actor(),
+                                          role.empty() ? "user" : role);
         if (!result) {
             respond(result.error().code == ErrorCode::kInvalidArgument
                         ? Invalid(request, result.error().message)

@@ -192,7 +192,7 @@ void WebRoutes::SignedIn(http::Router& router, const char* method, const char* p
 
 void WebRoutes::RequestMagicLink(HttpRequest&& request, Respond respond) {
     BodyReader body(request);
-    const std::string email = identity::NormalizeEmail(body.OptionalString("email"));
+    const std::string email = identity::NormalizeEmail(body.String("email"));
     if (const auto& problem = body.Finish()) {
         respond(http::ProblemResponse(*problem, &request));
         return;
@@ -211,9 +211,10 @@ void WebRoutes::RequestMagicLink(HttpRequest&& request, Respond respond) {
     }
     if (*allowed) {
         const std::string token = RandomToken(kTokenBytes);
-        auto mail = mail::Render("magic_link", email,
-                                 {{"link", deps_.config.server.public_url +
-                                               "/api/v1/auth/magic-link/callback?token=" + token}});
+        auto mail = mail::Render(
+            "magic_link", email,
+            {{"link", deps_.config.server.public_url + "/api/v1/auth/magic-link/callback?token=" + token},
+             {"minutes", std::to_string(deps_.config.auth.magic_link_ttl_seconds / 60)}});
         if (!mail) {
             respond(Unavailable(request));
             return;
@@ -259,13 +260,19 @@ void WebRoutes::RedeemMagicLink(HttpRequest&& request, Respond respond) {
             respond(Page(403, "Your account is suspended", "Contact the beta team."));
             return;
         }
+        // Following the mailed link proves the address.
+        if (!(*user)->email_verified && !deps_.database.MarkEmailVerified((*user)->id)) {
+            respond(Unavailable(request));
+            return;
+        }
         StartSession((*user)->id, request, respond);
         return;
     }
     // First sign-in: enrollment (user, wallet, invitation, grant) is one ledger transaction.
     auto shared = std::make_shared<HttpRequest>(std::move(request));
     deps_.writer.Submit(
-        ledger::Request{ledger::Enroll{**email}, "system:enrollment", "enroll:" + **email},
+        // The key holds the address's hash: an address may be 254 bytes, a key at most 255.
+        ledger::Request{ledger::Enroll{**email}, "system:enrollment", "enroll:" + Sha256Hex(**email)},
         [this, shared, respond](ledger::Response answer) {
             deps_.blocking.Post([this, shared, respond, answer = std::move(answer)] {
                 if (answer.rejection == ledger::Rejection::kNotInvited) {

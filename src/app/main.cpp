@@ -27,7 +27,7 @@
 namespace beta500 {
 namespace {
 
-// Due lots and holds expired per job run at most (bounds one batch's work).
+// Wallets whose due lots and holds one expiry run handles at most (bounds one batch's work).
 constexpr int64_t kExpiryLimitPerRun = 1000;
 
 struct Flags {
@@ -99,7 +99,18 @@ class ExpiryJob {
     std::thread thread_;
 };
 
+// The log mail transport prints sign-in links: it is for development on loopback only.
+bool LoopbackOnly(const std::string& listen) {
+    const std::string host = listen.substr(0, listen.rfind(':'));
+    return host == "localhost" || host == "[::1]" || host.rfind("127.", 0) == 0;
+}
+
 int Serve(const Config& config) {
+    if (config.mail.transport == "log" && !LoopbackOnly(config.server.listen)) {
+        return Fail("mail.transport = \"log\" prints sign-in links to the log, so it serves only on "
+                    "a loopback address; set mail.transport = \"smtp\" to listen on " +
+                    config.server.listen);
+    }
     // Signals go to one waiting thread only: block them before any thread starts.
     sigset_t signals;
     sigemptyset(&signals);
@@ -223,6 +234,8 @@ int main(int argc, char** argv) {
     invite->add_option("--email", invite_email, "Email address")->required();
     invite->add_option("--credits", invite_credits, "Initial credits (default beta.initial_credits)");
     invite->add_option("--note", invite_note, "A note for admins");
+    bool invite_admin = false;
+    invite->add_flag("--admin", invite_admin, "Enroll this person as an admin");
     auto* mail_command = app.add_subcommand("mail", "Mail outbox");
     mail_command->require_subcommand(1);
     auto* mail_test = mail_command->add_subcommand("test", "Queue a test mail; prints its outbox id");
@@ -271,7 +284,8 @@ int main(int argc, char** argv) {
     }
     if (invite->parsed()) {
         identity::Invitations invitations(*config, **database, clock);
-        auto result = invitations.Create(invite_email, invite_credits, std::nullopt, invite_note, "cli");
+        auto result = invitations.Create(invite_email, invite_credits, std::nullopt, invite_note, "cli",
+                                         invite_admin ? "admin" : "user");
         if (!result) {
             return Fail(result.error().message);
         }

@@ -31,9 +31,10 @@ struct Config {
         std::string public_url = "http://127.0.0.1:8080";
     } server;
     struct Beta {
-        // Enrolled users plus open, unexpired invitations never exceed this.
+        // New invitations are refused once users with role `user` plus open, unexpired
+        // invitations reach this (`users create` is an operator's tool and is not counted against it).
         int64_t cap = 500;
-        // Credits granted at enrollment when an invitation names none.
+        // Credits an invitation carries when it names none (granted at enrollment).
         int64_t initial_credits = 1000;
         // Days an invitation stays open when created without an expiry.
         int64_t invitation_ttl_days = 30;

@@ -136,7 +136,10 @@ Result<store::QueuedMail> Invitations::InvitationMail(const std::string& email, 
 
 Result<store::InviteResult> Invitations::Create(std::string_view email, std::optional<int64_t> credits,
                                                 std::optional<int64_t> expires_at_ms, std::string note,
-                                                const std::string& inviter) {
+                                                const std::string& inviter, const std::string& role) {
+    if (role != "user" && role != "admin") {
+        return Error{ErrorCode::kInvalidArgument, "role: must be user or admin"};
+    }
     auto input = CheckInvitation(email, credits, expires_at_ms, std::move(note), config_, clock_.NowMs());
     if (!input) {
         return input.error();
@@ -146,7 +149,7 @@ Result<store::InviteResult> Invitations::Create(std::string_view email, std::opt
         return mail.error();
     }
     return database_.CreateInvitation(
-        {input->email, input->initial_credits, input->expires_at_ms, input->note, inviter}, *mail,
+        {input->email, role, input->initial_credits, input->expires_at_ms, input->note, inviter}, *mail,
         config_.beta.cap);
 }
 

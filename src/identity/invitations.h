@@ -57,7 +57,7 @@ class Invitations {
     // kInvalidArgument with the field in the message when the input is not valid.
     Result<store::InviteResult> Create(std::string_view email, std::optional<int64_t> credits,
                                        std::optional<int64_t> expires_at_ms, std::string note,
-                                       const std::string& inviter);
+                                       const std::string& inviter, const std::string& role = "user");
 
     struct ImportRow {
         size_t line = 0;

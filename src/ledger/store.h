@@ -32,9 +32,7 @@ struct StoredResponse {
     std::string body;
 };
 
-// A batch runs inside one write transaction: Begin, then the loads and Commit (or Rollback),
-// so the batch's reads take the database's locks once, not once per operation.
-// What the store did for an Enroll operation.
+// What the store did for an Enroll operation: see LedgerStore::Enroll.
 struct Enrollment {
     Rejection rejection = Rejection::kNone;  // kNotInvited when there is no open invitation
     int64_t user_id = 0;
@@ -43,6 +41,8 @@ struct Enrollment {
     int64_t initial_credits = 0;  // when created: the grant to post
 };
 
+// A batch runs inside one write transaction: Begin, then the loads and Commit (or Rollback),
+// so the batch's reads take the database's locks once, not once per operation.
 class LedgerStore {
    public:
     virtual ~LedgerStore() = default;

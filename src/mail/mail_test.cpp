@@ -8,7 +8,8 @@ namespace beta500::mail {
 namespace {
 
 TEST(Templates, RenderWithEscaping) {
-    auto mail = Render("magic_link", "ada@example.com", {{"link", "https://x.test/a?b=1&c=<2>"}});
+    auto mail = Render("magic_link", "ada@example.com",
+                       {{"link", "https://x.test/a?b=1&c=<2>"}, {"minutes", "15"}});
     ASSERT_TRUE(mail) << mail.error().message;
     EXPECT_EQ(mail->subject, "Your Beta 500 sign-in link");
     EXPECT_NE(mail->text_body.find("https://x.test/a?b=1&c=<2>"), std::string::npos);

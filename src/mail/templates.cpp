@@ -23,9 +23,9 @@ constexpr std::array<Template, 5> kTemplates = {{
      "valid until {{expires}}.</p>"},
     {"magic_link", "Your Beta 500 sign-in link",
      "Hello,\n\nUse this link to sign in to Beta 500: {{link}}\n\nIt works once and expires in "
-     "15 minutes. If you did not ask for it, ignore this mail.\n",
+     "{{minutes}} minutes. If you did not ask for it, ignore this mail.\n",
      "<p>Hello,</p><p><a href=\"{{link}}\">Sign in to Beta 500</a>.</p><p>The link works once "
-     "and expires in 15 minutes. If you did not ask for it, ignore this mail.</p>"},
+     "and expires in {{minutes}} minutes. If you did not ask for it, ignore this mail.</p>"},
     {"verification", "Confirm your email address for Beta 500",
      "Hello,\n\nConfirm your address for Beta 500: {{link}}\n\nThe link expires in 24 hours.\n",
      "<p>Hello,</p><p><a href=\"{{link}}\">Confirm your address</a> for Beta 500.</p><p>The "

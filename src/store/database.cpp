@@ -510,7 +510,7 @@ namespace {
 
 constexpr const char* kInvitationColumns =
     "id, email, initial_credits, expires_at, note, inviter, status, created_at, consumed_at, "
-    "consumed_by, revoked_at, last_sent_at";
+    "consumed_by, revoked_at, last_sent_at, role";
 
 std::optional<int64_t> OptionalInt(const Statement& row, int column) {
     return row.IsNull(column) ? std::nullopt : std::optional<int64_t>(row.Int(column));
@@ -520,7 +520,8 @@ Invitation ReadInvitation(const Statement& row) {
     return Invitation{row.Int(0),          row.Text(1),          row.Int(2),
                       OptionalInt(row, 3), row.Text(4),          row.Text(5),
                       row.Text(6),         row.Int(7),           OptionalInt(row, 8),
-                      OptionalInt(row, 9), OptionalInt(row, 10), row.Int(11)};
+                      OptionalInt(row, 9), OptionalInt(row, 10), row.Int(11),
+                      row.Text(12)};
 }
 
 
@@ -553,7 +554,7 @@ Result<InviteResult> Database::CreateInvitation(const NewInvitation& invitation,
                 open.Reset();
                 const Invitation& existing = *result.invitation;
                 const bool same = existing.initial_credits == invitation.initial_credits &&
-                                  existing.note == invitation.note;
+                                  existing.note == invitation.note && existing.role == invitation.role;
                 result.outcome = same ? InviteOutcome::kUnchanged : InviteOutcome::kConflict;
                 return;
             }
@@ -571,16 +572,16 @@ Result<InviteResult> Database::CreateInvitation(const NewInvitation& invitation,
             }
             connection
                 ->Cached("INSERT INTO invitations (email, initial_credits, expires_at, note, inviter, "
-                         "status, created_at, last_sent_at) VALUES (?, ?, ?, ?, ?, 'open', ?, ?)")
+                         "status, created_at, last_sent_at, role) VALUES (?, ?, ?, ?, ?, 'open', ?, ?, ?)")
                 .Bind(1, invitation.email).Bind(2, invitation.initial_credits)
                 .Bind(3, invitation.expires_at_ms).Bind(4, invitation.note).Bind(5, invitation.inviter)
-                .Bind(6, now_ms).Bind(7, now_ms).Run();
+                .Bind(6, now_ms).Bind(7, now_ms).Bind(8, invitation.role).Run();
             const int64_t id = connection->LastInsertRowId();
             InsertOutbox(*connection, invitation.email, mail, now_ms);
             result.invitation = Invitation{id, invitation.email, invitation.initial_credits,
                                            invitation.expires_at_ms, invitation.note,
                                            invitation.inviter, "open", now_ms, std::nullopt,
-                                           std::nullopt, std::nullopt, now_ms};
+                                           std::nullopt, std::nullopt, now_ms, invitation.role};
             result.outcome = InviteOutcome::kCreated;
         });
         return result;
@@ -793,6 +794,16 @@ Result<std::optional<User>> Database::FindUser(int64_t id) { return FindUserWher
 
 Result<std::optional<User>> Database::FindUserByEmail(const std::string& email) {
     return FindUserWhere("email", email);
+}
+
+Status Database::MarkEmailVerified(int64_t user_id) {
+    try {
+        auto connection = OpenWriter();
+        connection->Cached("UPDATE users SET email_verified = 1 WHERE id = ?").Bind(1, user_id).Run();
+        return Status::Ok();
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
 }
 
 Result<int64_t> Database::CreateSession(int64_t user_id, const std::string& token_hash,

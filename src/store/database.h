@@ -84,10 +84,12 @@ struct Invitation {
     std::optional<int64_t> consumed_by;
     std::optional<int64_t> revoked_at_ms;
     int64_t last_sent_at_ms = 0;
+    std::string role;
 };
 
 struct NewInvitation {
     std::string email;  // normalized
+    std::string role = "user";  // user or admin: the role given at enrollment
     int64_t initial_credits = 0;
     std::optional<int64_t> expires_at_ms;
     std::string note;
@@ -192,7 +194,7 @@ class Database {
     // Sign-in. May `email` ask for a sign-in link: an active user, or an open invitation?
     Result<bool> MaySignIn(const std::string& email);
     // Stores a sign-in token (its hash) and queues its mail in one transaction, unless one was
-    // created for this email less than `min_interval_ms` ago (then returns false, nothing done).
+    // created for this email and purpose less than `min_interval_ms` ago (then returns false).
     Result<bool> CreateSignInToken(const std::string& email, const std::string& purpose,
                                    const std::string& token_hash, int64_t ttl_ms,
                                    int64_t min_interval_ms, const QueuedMail& mail);
@@ -201,6 +203,7 @@ class Database {
     Result<std::optional<std::string>> RedeemSignInToken(const std::string& token_hash,
                                                          const std::string& purpose);
     Result<std::optional<User>> FindUser(int64_t id);
+    Status MarkEmailVerified(int64_t user_id);
     Result<std::optional<User>> FindUserByEmail(const std::string& email);
     Result<int64_t> CreateSession(int64_t user_id, const std::string& token_hash,
                                   const std::string& csrf_token);

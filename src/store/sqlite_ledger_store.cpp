@@ -205,7 +205,7 @@ Result<ledger::Enrollment> SqliteLedgerStore::Enroll(const std::string& email, i
         }
         user.Reset();
         Statement& invitation = connection_->Cached(
-            "SELECT id, initial_credits FROM invitations WHERE email = ? AND status = 'open' "
+            "SELECT id, initial_credits, role FROM invitations WHERE email = ? AND status = 'open' "
             "AND (expires_at IS NULL OR expires_at > ?)");
         invitation.Bind(1, email).Bind(2, now_ms);
         if (!invitation.Step()) {
@@ -215,11 +215,13 @@ Result<ledger::Enrollment> SqliteLedgerStore::Enroll(const std::string& email, i
         }
         enrollment.invitation_id = invitation.Int(0);
         enrollment.initial_credits = invitation.Int(1);
+        const std::string role = invitation.Text(2);
         invitation.Reset();
         connection_
             ->Cached("INSERT INTO users (email, role, email_verified, enrolled_at, invitation_id, "
-                     "created_at) VALUES (?, 'user', 1, ?, ?, ?)")
-            .Bind(1, email).Bind(2, now_ms).Bind(3, enrollment.invitation_id).Bind(4, now_ms).Run();
+                     "created_at) VALUES (?, ?, 1, ?, ?, ?)")
+            .Bind(1, email).Bind(2, role).Bind(3, now_ms).Bind(4, enrollment.invitation_id)
+            .Bind(5, now_ms).Run();
         enrollment.user_id = connection_->LastInsertRowId();
         connection_->Cached("INSERT INTO accounts (name, user_id, created_at) VALUES (?, ?, ?)")
             .Bind(1, "user:" + std::to_string(enrollment.user_id))

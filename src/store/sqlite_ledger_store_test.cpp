@@ -243,7 +243,7 @@ TEST_F(StoreTest, AuditCatchesTampering) {
 class EnrollTest : public StoreTest {
    protected:
     int64_t Invite(const std::string& email, int64_t credits) {
-        auto result = database_->CreateInvitation({email, credits, std::nullopt, "", "test"},
+        auto result = database_->CreateInvitation({email, "user", credits, std::nullopt, "", "test"},
                                                   {"invitation", "s", "t", "h"}, 500);
         EXPECT_TRUE(result && result->outcome == InviteOutcome::kCreated);
         return result->invitation->id;

@@ -47,6 +47,11 @@ class CliTest(unittest.TestCase):
         self.assertEqual(bad.returncode, 1)
         self.assertIn("unknown setting server.threds", bad.stderr)
 
+    def test_log_transport_serves_on_loopback_only(self):
+        refused = self.server.cli("serve", "--listen", "0.0.0.0:0", check=False)
+        self.assertEqual(refused.returncode, 1)
+        self.assertIn("serves only on a loopback address", refused.stderr)
+
     def test_ledger_verify(self):
         self.server.cli("users", "create", "--email", "ada@example.com")
         token = self.server.last_line("tokens", "create", "--scope", "admin")

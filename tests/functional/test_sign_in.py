@@ -157,6 +157,12 @@ class SignInTest(unittest.TestCase):
         self.assertIn("Max-Age=0", done.headers["set-cookie"])
         self.assertEqual(self.me(cookie).status, 401)
 
+    def test_an_invited_admin_enrolls_as_admin(self):
+        self.server.last_line("invite", "--admin", "--email", "root@example.com", "--credits", "0")
+        cookie = self.cookie_of(self.sign_in("root@example.com"))
+        self.assertEqual(self.me(cookie).json["role"], "admin")
+        self.assertEqual(self.me(cookie, "/api/v1/me/credits").json["posted"], 0)
+
     def test_pages(self):
         for path, text in [("/signin", "Email me a sign-in link"), ("/", "Credits available")]:
             page = self.server.request("GET", path)
