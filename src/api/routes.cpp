@@ -171,13 +171,20 @@ class Api::Routes {
         Admin(router, "POST", "/api/v1/admin/invitations/import", &Routes::ImportInvitations);
         Admin(router, "POST", "/api/v1/admin/invitations/{id}/revoke", &Routes::RevokeInvitation);
         Admin(router, "POST", "/api/v1/admin/invitations/{id}/resend", &Routes::ResendInvitation);
+        Admin(router, "GET", "/api/v1/admin/users", &Routes::ListUsers);
+        Admin(router, "GET", "/api/v1/admin/users/{id}", &Routes::UserDetail);
+        Admin(router, "POST", "/api/v1/admin/users/{id}/suspend", &Routes::SuspendUser);
+        Admin(router, "POST", "/api/v1/admin/users/{id}/reactivate", &Routes::ReactivateUser);
+        Admin(router, "GET", "/api/v1/admin/audit", &Routes::ListAudit);
         router.Add("GET", "/api/v1/admin/mail", [this](HttpRequest&& request, Respond respond) {
             auth_.Require(Scope::kAdmin, std::move(request), std::move(respond),
                           [this](Caller, HttpRequest&& req, Respond res) { ListMail(std::move(req), std::move(res)); });
         });
         router.Add("POST", "/api/v1/admin/mail/{id}/retry", [this](HttpRequest&& request, Respond respond) {
             auth_.Require(Scope::kAdmin, std::move(request), std::move(respond),
-                          [this](Caller, HttpRequest&& req, Respond res) { RetryMail(std::move(req), std::move(res)); });
+                          [this](Caller caller, HttpRequest&& req, Respond res) {
+                              RetryMail(caller, std::move(req), std::move(res));
+                          });
         });
         router.Add("GET", "/api/v1/credits/transfers", [this](HttpRequest&& request, Respond respond) {
             auth_.Require(Scope::kService, std::move(request), std::move(respond),
@@ -347,6 +354,147 @@ class Api::Routes {
                                          invitations->empty() ? 0 : invitations->back().id)));
     }
 
+    static json::object UserJson(const store::User& user) {
+        return {{"id", std::to_string(user.id)},
+                {"email", user.email},
+                {"role", user.role},
+                {"status", user.status},
+                {"email_verified", user.email_verified},
+                {"enrolled_at", OptionalTime(user.enrolled_at_ms)},
+                {"created_at", FormatRfc3339(user.created_at_ms)}};
+    }
+
+    void ListUsers(Caller, HttpRequest&& request, Respond respond) {
+        std::optional<std::string> status;
+        std::string email_contains;
+        PageQuery page;
+        auto problem = ReadPageQuery(request, page, [&](const std::string& name,
+                                                        const std::string& value) -> std::optional<std::string> {
+            if (name == "status") {
+                status = value;
+                return value == "active" || value == "suspended" ? "" : "status must be active or suspended";
+            }
+            if (name == "q") {
+                email_contains = value;
+                for (char& ch : email_contains) {
+                    ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+                }
+                return "";
+            }
+            return std::nullopt;
+        });
+        if (problem) {
+            respond(http::ProblemResponse(*problem, &request));
+            return;
+        }
+        auto users = deps_.database.ListUsers(status, email_contains, page.before_id, page.limit);
+        if (!users) {
+            respond(Unavailable(request));
+            return;
+        }
+        json::array items;
+        for (const auto& user : *users) {
+            items.push_back(UserJson(user));
+        }
+        respond(http::Json(200, PageJson(std::move(items), users->size(), page.limit,
+                                         users->empty() ? 0 : users->back().id)));
+    }
+
+    // A user with their balance and most recent transfers (the full journal pages through
+    // GET /api/v1/credits/transfers?user_id=).
+    void UserDetail(Caller, HttpRequest&& request, Respond respond) {
+        const auto id = PathId(request, "id");
+        auto user = id ? deps_.database.FindUser(*id) : Result<std::optional<store::User>>(std::nullopt);
+        if (!user) {
+            respond(Unavailable(request));
+            return;
+        }
+        if (!*user) {
+            respond(http::ProblemResponse({404, "user_not_found", "no such user"}, &request));
+            return;
+        }
+        auto balance = deps_.database.Balance(*id);
+        store::TransferFilter filter;
+        filter.user_id = *id;
+        filter.limit = kPageLimitDefault;
+        auto transfers = deps_.database.Transfers(filter);
+        if (!balance || !*balance || !transfers) {
+            respond(Unavailable(request));
+            return;
+        }
+        json::array recent;
+        for (const auto& view : *transfers) {
+            recent.push_back(TransferJson(view));
+        }
+        json::object body = UserJson(**user);
+        body["balance"] = BalanceJson(**balance);
+        body["recent_transfers"] = std::move(recent);
+        respond(http::Json(200, json::serialize(body)));
+    }
+
+    void SetStatus(const Caller& caller, const HttpRequest& request, const Respond& respond,
+                   const std::string& status) {
+        const auto id = PathId(request, "id");
+        auto change = id ? deps_.database.SetUserStatus(*id, status, caller.actor())
+                         : Result<store::StatusChange>(store::StatusChange::kNotFound);
+        if (!change) {
+            respond(Unavailable(request));
+            return;
+        }
+        if (*change == store::StatusChange::kNotFound) {
+            respond(http::ProblemResponse({404, "user_not_found", "no such user"}, &request));
+            return;
+        }
+        auto user = deps_.database.FindUser(*id);
+        if (!user || !*user) {
+            respond(Unavailable(request));
+            return;
+        }
+        respond(http::Json(200, json::serialize(UserJson(**user))));
+    }
+
+    // Both are safe to repeat: setting the status a user already has changes nothing.
+    void SuspendUser(Caller caller, HttpRequest&& request, Respond respond) {
+        SetStatus(caller, request, respond, "suspended");
+    }
+    void ReactivateUser(Caller caller, HttpRequest&& request, Respond respond) {
+        SetStatus(caller, request, respond, "active");
+    }
+
+    void ListAudit(Caller, HttpRequest&& request, Respond respond) {
+        std::optional<std::string> target;
+        PageQuery page;
+        auto problem = ReadPageQuery(request, page, [&](const std::string& name,
+                                                        const std::string& value) -> std::optional<std::string> {
+            if (name != "target") {
+                return std::nullopt;
+            }
+            target = value;
+            return "";
+        });
+        if (problem) {
+            respond(http::ProblemResponse(*problem, &request));
+            return;
+        }
+        auto entries = deps_.database.ListAudit(target, page.before_id, page.limit);
+        if (!entries) {
+            respond(Unavailable(request));
+            return;
+        }
+        json::array items;
+        for (const auto& entry : *entries) {
+            items.push_back(json::object{{"id", std::to_string(entry.id)},
+                                         {"actor", entry.actor},
+                                         {"action", entry.action},
+                                         {"target", entry.target},
+                                         {"before", json::parse(entry.before)},
+                                         {"after", json::parse(entry.after)},
+                                         {"created_at", FormatRfc3339(entry.created_at_ms)}});
+        }
+        respond(http::Json(200, PageJson(std::move(items), entries->size(), page.limit,
+                                         entries->empty() ? 0 : entries->back().id)));
+    }
+
     void InvitationChanged(const HttpRequest& request, const Respond& respond,
                            const Result<store::InvitationChange>& change) {
         if (!change) {
@@ -380,18 +528,18 @@ class Api::Routes {
     }
 
     // Safe to repeat: a second revoke answers 409 and changes nothing.
-    void RevokeInvitation(Caller, HttpRequest&& request, Respond respond) {
+    void RevokeInvitation(Caller caller, HttpRequest&& request, Respond respond) {
         const auto id = PathId(request, "id");
         InvitationChanged(request, respond,
-                          id ? deps_.database.RevokeInvitation(*id)
+                          id ? deps_.database.RevokeInvitation(*id, caller.actor())
                              : Result<store::InvitationChange>(store::InvitationChange::kNotFound));
     }
 
     // Limited to once a minute per invitation, which also absorbs a retried request.
-    void ResendInvitation(Caller, HttpRequest&& request, Respond respond) {
+    void ResendInvitation(Caller caller, HttpRequest&& request, Respond respond) {
         const auto id = PathId(request, "id");
         InvitationChanged(request, respond,
-                          id ? invitations_.Resend(*id)
+                          id ? invitations_.Resend(*id, caller.actor())
                              : Result<store::InvitationChange>(store::InvitationChange::kNotFound));
         if (deps_.mail != nullptr) {
             deps_.mail->Poke();
@@ -516,14 +664,15 @@ class Api::Routes {
     }
 
     // Safe to repeat: a second retry of the same mail answers 409 and changes nothing.
-    void RetryMail(HttpRequest&& request, Respond respond) {
+    void RetryMail(const Caller& caller, HttpRequest&& request, Respond respond) {
         const auto id = PathId(request, "id");
         if (!id) {
             respond(http::ProblemResponse({404, "mail_not_found", "no such mail"}, &request));
             return;
         }
-        deps_.blocking.Post([this, id, request = std::move(request), respond = std::move(respond)] {
-            auto outcome = deps_.database.RetryMail(*id, deps_.clock.NowMs());
+        deps_.blocking.Post([this, id, actor = caller.actor(), request = std::move(request),
+                             respond = std::move(respond)] {
+            auto outcome = deps_.database.RetryMail(*id, deps_.clock.NowMs(), actor);
             if (!outcome) {
                 respond(Unavailable(request));
             } else if (*outcome == store::RetryOutcome::kNotFound) {

@@ -208,7 +208,7 @@ Result<std::vector<Invitations::ImportRow>> Invitations::Import(std::string_view
     return report;
 }
 
-Result<store::InvitationChange> Invitations::Resend(int64_t id) {
+Result<store::InvitationChange> Invitations::Resend(int64_t id, const std::string& actor) {
     auto invitation = database_.FindInvitation(id);
     if (!invitation) {
         return invitation.error();
@@ -221,7 +221,7 @@ Result<store::InvitationChange> Invitations::Resend(int64_t id) {
     if (!mail) {
         return mail.error();
     }
-    return database_.ResendInvitation(id, *mail, kResendIntervalMs);
+    return database_.ResendInvitation(id, *mail, kResendIntervalMs, actor);
 }
 
 }  // namespace beta500::identity

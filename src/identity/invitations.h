@@ -70,7 +70,7 @@ class Invitations {
     Result<std::vector<ImportRow>> Import(std::string_view csv, const std::string& inviter);
 
     // Queues the invitation mail again (at most once a minute per invitation).
-    Result<store::InvitationChange> Resend(int64_t id);
+    Result<store::InvitationChange> Resend(int64_t id, const std::string& actor);
 
     // How long a resend must wait after the last invitation mail.
     static constexpr int64_t kResendIntervalMs = 60'000;

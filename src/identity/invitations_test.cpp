@@ -102,17 +102,17 @@ TEST_F(InvitationsTest, CapRetriesConflictsRevocationAndResend) {
     ASSERT_EQ(listed->size(), 2U);
     // Revoking frees a seat; a revoked invitation cannot be revoked or resent again.
     const int64_t b = (*listed)[0].id;
-    EXPECT_EQ(*database_->RevokeInvitation(b), store::InvitationChange::kDone);
-    EXPECT_EQ(*database_->RevokeInvitation(b), store::InvitationChange::kNotOpen);
-    EXPECT_EQ(*database_->RevokeInvitation(999), store::InvitationChange::kNotFound);
-    EXPECT_EQ(*invitations_->Resend(b), store::InvitationChange::kNotOpen);
+    EXPECT_EQ(*database_->RevokeInvitation(b, "t"), store::InvitationChange::kDone);
+    EXPECT_EQ(*database_->RevokeInvitation(b, "t"), store::InvitationChange::kNotOpen);
+    EXPECT_EQ(*database_->RevokeInvitation(999, "t"), store::InvitationChange::kNotFound);
+    EXPECT_EQ(*invitations_->Resend(b, "t"), store::InvitationChange::kNotOpen);
     EXPECT_EQ(Invite("c@example.com"), store::InviteOutcome::kCreated);
     // Resend at most once a minute.
     const int64_t a = (*listed)[1].id;
-    EXPECT_EQ(*invitations_->Resend(a), store::InvitationChange::kTooSoon);
+    EXPECT_EQ(*invitations_->Resend(a, "t"), store::InvitationChange::kTooSoon);
     clock_.Advance(Invitations::kResendIntervalMs);
-    EXPECT_EQ(*invitations_->Resend(a), store::InvitationChange::kDone);
-    EXPECT_EQ(*invitations_->Resend(a), store::InvitationChange::kTooSoon);
+    EXPECT_EQ(*invitations_->Resend(a, "t"), store::InvitationChange::kDone);
+    EXPECT_EQ(*invitations_->Resend(a, "t"), store::InvitationChange::kTooSoon);
     // One invitation mail per creation and per resend.
     auto mails = database_->ListMail("pending", std::nullopt, 10);
     ASSERT_TRUE(mails);

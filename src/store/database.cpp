@@ -23,6 +23,34 @@ Error StorageError(const std::exception& error) {
 constexpr size_t kApiTokenBytes = 32;
 constexpr const char* kApiTokenPrefix = "b5_";
 
+void InsertAudit(Connection& connection, const std::string& actor, const std::string& action,
+                 const std::string& target, const std::string& before, const std::string& after,
+                 int64_t now_ms) {
+    connection
+        .Cached("INSERT INTO admin_audit (actor, action, target, before, after, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)")
+        .Bind(1, actor).Bind(2, action).Bind(3, target).Bind(4, before).Bind(5, after)
+        .Bind(6, now_ms).Run();
+}
+
+// A JSON string literal (for audit records).
+std::string Quoted(std::string_view text) {
+    std::string out = "\"";
+    for (char ch : text) {
+        if (ch == '"' || ch == '\\') {
+            out.push_back('\\');
+            out.push_back(ch);
+        } else if (static_cast<unsigned char>(ch) < 0x20) {
+            char escaped[8];
+            std::snprintf(escaped, sizeof escaped, "\\u%04x", ch);
+            out += escaped;
+        } else {
+            out.push_back(ch);
+        }
+    }
+    return out + "\"";
+}
+
 void InsertOutbox(Connection& connection, const std::string& to, const QueuedMail& mail, int64_t now_ms) {
     connection
         .Cached("INSERT INTO mail_outbox (to_address, template, subject, text_body, html_body, "
@@ -477,7 +505,7 @@ Result<std::vector<OutboxEntry>> Database::ListMail(const std::optional<std::str
     }
 }
 
-Result<RetryOutcome> Database::RetryMail(int64_t id, int64_t now_ms) {
+Result<RetryOutcome> Database::RetryMail(int64_t id, int64_t now_ms, const std::string& actor) {
     try {
         auto connection = OpenWriter();
         RetryOutcome outcome = RetryOutcome::kNotFound;
@@ -498,6 +526,8 @@ Result<RetryOutcome> Database::RetryMail(int64_t id, int64_t now_ms) {
                 ->Cached("UPDATE mail_outbox SET status = 'pending', attempts = 0, "
                          "next_attempt_at = ? WHERE id = ?")
                 .Bind(1, now_ms).Bind(2, id).Run();
+            InsertAudit(*connection, actor, "mail.retry", "mail:" + std::to_string(id),
+                        R"({"status":"dead"})", R"({"status":"pending"})", now_ms);
             outcome = RetryOutcome::kRetried;
         });
         return outcome;
@@ -578,6 +608,12 @@ Result<InviteResult> Database::CreateInvitation(const NewInvitation& invitation,
                 .Bind(6, now_ms).Bind(7, now_ms).Bind(8, invitation.role).Run();
             const int64_t id = connection->LastInsertRowId();
             InsertOutbox(*connection, invitation.email, mail, now_ms);
+            InsertAudit(*connection, invitation.inviter, "invitation.create", "invitation:" + std::to_string(id),
+                        "{}",
+                        "{\"email\":" + Quoted(invitation.email) + ",\"initial_credits\":" +
+                            std::to_string(invitation.initial_credits) + ",\"role\":" +
+                            Quoted(invitation.role) + ",\"status\":\"open\"}",
+                        now_ms);
             result.invitation = Invitation{id, invitation.email, invitation.initial_credits,
                                            invitation.expires_at_ms, invitation.note,
                                            invitation.inviter, "open", now_ms, std::nullopt,
@@ -633,7 +669,7 @@ Result<std::optional<Invitation>> Database::FindInvitation(int64_t id) {
     }
 }
 
-Result<InvitationChange> Database::RevokeInvitation(int64_t id) {
+Result<InvitationChange> Database::RevokeInvitation(int64_t id, const std::string& actor) {
     try {
         auto connection = OpenWriter();
         InvitationChange change = InvitationChange::kNotFound;
@@ -642,6 +678,8 @@ Result<InvitationChange> Database::RevokeInvitation(int64_t id) {
                                "WHERE id = ? AND status = 'open'")
                 .Bind(1, clock_.NowMs()).Bind(2, id).Run();
             if (connection->Changes() == 1) {
+                InsertAudit(*connection, actor, "invitation.revoke", "invitation:" + std::to_string(id),
+                            R"({"status":"open"})", R"({"status":"revoked"})", clock_.NowMs());
                 change = InvitationChange::kDone;
                 return;
             }
@@ -657,7 +695,7 @@ Result<InvitationChange> Database::RevokeInvitation(int64_t id) {
 }
 
 Result<InvitationChange> Database::ResendInvitation(int64_t id, const QueuedMail& mail,
-                                                    int64_t min_interval_ms) {
+                                                    int64_t min_interval_ms, const std::string& actor) {
     try {
         auto connection = OpenWriter();
         const int64_t now_ms = clock_.NowMs();
@@ -682,6 +720,8 @@ Result<InvitationChange> Database::ResendInvitation(int64_t id, const QueuedMail
                 connection->Cached("UPDATE invitations SET last_sent_at = ? WHERE id = ?")
                     .Bind(1, now_ms).Bind(2, id).Run();
                 InsertOutbox(*connection, email, mail, now_ms);
+                InsertAudit(*connection, actor, "invitation.resend", "invitation:" + std::to_string(id),
+                            "{}", "{}", now_ms);
                 change = InvitationChange::kDone;
             }
         });
@@ -857,6 +897,91 @@ Status Database::RevokeSession(int64_t id) {
         connection->Cached("UPDATE web_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
             .Bind(1, clock_.NowMs()).Bind(2, id).Run();
         return Status::Ok();
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+Result<std::vector<User>> Database::ListUsers(const std::optional<std::string>& status,
+                                              const std::string& email_contains,
+                                              std::optional<int64_t> before_id, int64_t limit) {
+    try {
+        auto connection = Read();
+        Statement& query = connection->Cached(
+            std::string("SELECT ") + kUserColumns +
+            " FROM users WHERE id < ?1 AND (?2 IS NULL OR status = ?2) AND instr(email, ?3) > 0 "
+            "ORDER BY id DESC LIMIT ?4");
+        query.Bind(1, before_id.value_or(INT64_MAX));
+        if (status) {
+            query.Bind(2, *status);
+        }
+        query.Bind(3, email_contains).Bind(4, limit);
+        std::vector<User> users;
+        while (query.Step()) {
+            users.push_back(ReadUser(query, 0));
+        }
+        query.Reset();
+        return users;
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+Result<StatusChange> Database::SetUserStatus(int64_t id, const std::string& status,
+                                             const std::string& actor) {
+    try {
+        auto connection = OpenWriter();
+        const int64_t now_ms = clock_.NowMs();
+        StatusChange change = StatusChange::kNotFound;
+        connection->Transaction([&] {
+            Statement& query = connection->Cached("SELECT status FROM users WHERE id = ?");
+            query.Bind(1, id);
+            if (!query.Step()) {
+                query.Reset();
+                return;
+            }
+            const std::string before = query.Text(0);
+            query.Reset();
+            if (before == status) {
+                change = StatusChange::kUnchanged;
+                return;
+            }
+            connection->Cached("UPDATE users SET status = ? WHERE id = ?").Bind(1, status).Bind(2, id).Run();
+            if (status == "suspended") {
+                connection->Cached("UPDATE web_sessions SET revoked_at = ? WHERE user_id = ? "
+                                   "AND revoked_at IS NULL")
+                    .Bind(1, now_ms).Bind(2, id).Run();
+            }
+            InsertAudit(*connection, actor, status == "suspended" ? "user.suspend" : "user.reactivate",
+                        "user:" + std::to_string(id), "{\"status\":" + Quoted(before) + "}",
+                        "{\"status\":" + Quoted(status) + "}", now_ms);
+            change = StatusChange::kChanged;
+        });
+        return change;
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+Result<std::vector<AuditEntry>> Database::ListAudit(const std::optional<std::string>& target,
+                                                    std::optional<int64_t> before_id, int64_t limit) {
+    try {
+        auto connection = Read();
+        Statement& query = connection->Cached(
+            "SELECT id, actor, action, target, before, after, created_at FROM admin_audit "
+            "WHERE id < ?1 AND (?2 IS NULL OR target = ?2) ORDER BY id DESC LIMIT ?3");
+        query.Bind(1, before_id.value_or(INT64_MAX));
+        if (target) {
+            query.Bind(2, *target);
+        }
+        query.Bind(3, limit);
+        std::vector<AuditEntry> entries;
+        while (query.Step()) {
+            entries.push_back(AuditEntry{query.Int(0), query.Text(1), query.Text(2), query.Text(3),
+                                         query.Text(4), query.Text(5), query.Int(6)});
+        }
+        query.Reset();
+        return entries;
     } catch (const SqliteError& error) {
         return StorageError(error);
     }

@@ -130,6 +130,18 @@ struct User {
     int64_t created_at_ms = 0;
 };
 
+struct AuditEntry {
+    int64_t id = 0;
+    std::string actor;
+    std::string action;  // e.g. invitation.create, user.suspend
+    std::string target;  // e.g. invitation:7, user:3, mail:12
+    std::string before;  // JSON
+    std::string after;   // JSON
+    int64_t created_at_ms = 0;
+};
+
+enum class StatusChange { kChanged, kUnchanged, kNotFound };
+
 struct WebSession {
     int64_t id = 0;
     User user;
@@ -177,7 +189,7 @@ class Database {
     Result<std::vector<OutboxEntry>> ListMail(const std::optional<std::string>& status,
                                               std::optional<int64_t> before_id, int64_t limit);
     // Puts a dead letter back in the queue, due now, with its attempts reset.
-    Result<RetryOutcome> RetryMail(int64_t id, int64_t now_ms);
+    Result<RetryOutcome> RetryMail(int64_t id, int64_t now_ms, const std::string& actor);
 
     // Invitations. Create checks the cap and queues the invitation mail in one transaction.
     Result<InviteResult> CreateInvitation(const NewInvitation& invitation, const QueuedMail& mail,
@@ -186,10 +198,19 @@ class Database {
                                                     const std::string& email_contains,
                                                     std::optional<int64_t> before_id, int64_t limit);
     Result<std::optional<Invitation>> FindInvitation(int64_t id);
-    Result<InvitationChange> RevokeInvitation(int64_t id);
+    Result<InvitationChange> RevokeInvitation(int64_t id, const std::string& actor);
     // Queues the invitation mail again, at most once per `min_interval_ms`.
     Result<InvitationChange> ResendInvitation(int64_t id, const QueuedMail& mail,
-                                              int64_t min_interval_ms);
+                                              int64_t min_interval_ms, const std::string& actor);
+
+    // Users, for admins. Suspending also ends the user's web sessions; both are audited.
+    Result<std::vector<User>> ListUsers(const std::optional<std::string>& status,
+                                        const std::string& email_contains,
+                                        std::optional<int64_t> before_id, int64_t limit);
+    Result<StatusChange> SetUserStatus(int64_t id, const std::string& status, const std::string& actor);
+    // The admin audit log, newest first, optionally for one target.
+    Result<std::vector<AuditEntry>> ListAudit(const std::optional<std::string>& target,
+                                              std::optional<int64_t> before_id, int64_t limit);
 
     // Sign-in. May `email` ask for a sign-in link: an active user, or an open invitation?
     Result<bool> MaySignIn(const std::string& email);

@@ -163,6 +163,39 @@ class SignInTest(unittest.TestCase):
         self.assertEqual(self.me(cookie).json["role"], "admin")
         self.assertEqual(self.me(cookie, "/api/v1/me/credits").json["posted"], 0)
 
+    def test_suspension_ends_sessions_and_blocks_sign_in_and_is_audited(self):
+        invitation = self.invite("gus@example.com")
+        cookie = self.cookie_of(self.sign_in("gus@example.com"))
+        user_id = self.me(cookie).json["id"]
+        admin = {"token": self.admin}
+        listed = self.server.request("GET", "/api/v1/admin/users?q=GUS", **admin).json["items"]
+        self.assertEqual([(u["id"], u["status"]) for u in listed], [(user_id, "active")])
+        detail = self.server.request("GET", f"/api/v1/admin/users/{user_id}", **admin).json
+        self.assertEqual((detail["balance"]["available"], detail["recent_transfers"][0]["kind"]), (300, "grant"))
+        before = len(TOKEN.findall("".join(self.server.log)))
+        self.ask_for_link("gus@example.com")
+        pending_link = self.next_link(before)  # mailed before the suspension
+        suspended = self.server.request("POST", f"/api/v1/admin/users/{user_id}/suspend", **admin)
+        self.assertEqual((suspended.status, suspended.json["status"]), (200, "suspended"))
+        self.assertEqual(self.server.request("POST", f"/api/v1/admin/users/{user_id}/suspend", **admin).status, 200)
+        self.assertEqual(self.me(cookie).status, 401)
+        refused = self.redeem(pending_link)
+        self.assertEqual(refused.status, 403)
+        self.assertIn("suspended", refused.raw)
+        self.ask_for_link("gus@example.com")  # a suspended address gets no new link
+        time.sleep(0.3)
+        self.assertEqual(len(TOKEN.findall("".join(self.server.log))), before + 1)
+        self.server.request("POST", f"/api/v1/admin/users/{user_id}/reactivate", **admin)
+        self.assertEqual(self.sign_in("gus@example.com").status, 303)
+        audit = self.server.request("GET", f"/api/v1/admin/audit?target=user:{user_id}", **admin).json["items"]
+        self.assertEqual([(a["action"], a["before"], a["after"]) for a in audit],
+                         [("user.reactivate", {"status": "suspended"}, {"status": "active"}),
+                          ("user.suspend", {"status": "active"}, {"status": "suspended"})])
+        self.assertTrue(all(a["actor"].startswith("token:") for a in audit))
+        created = self.server.request("GET", f"/api/v1/admin/audit?target=invitation:{invitation}", **admin).json
+        self.assertEqual(created["items"][0]["after"]["email"], "gus@example.com")
+        self.assertEqual(self.server.request("GET", "/api/v1/admin/users/999", **admin).status, 404)
+
     def test_pages(self):
         for path, text in [("/signin", "Email me a sign-in link"), ("/", "Credits available")]:
             page = self.server.request("GET", path)
