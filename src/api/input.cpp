@@ -1,5 +1,7 @@
 #include "api/input.h"
 
+#include <algorithm>
+
 #include "core/clock.h"
 
 namespace beta500::api {
@@ -178,6 +180,34 @@ std::optional<http::Problem> ReadPageQuery(
         }
     }
     return std::nullopt;
+}
+
+std::optional<http::Problem> ReadEmailSearch(const http::HttpRequest& request, PageQuery& page,
+                                             const std::vector<std::string>& statuses,
+                                             std::optional<std::string>& status,
+                                             std::string& email_contains) {
+    return ReadPageQuery(request, page, [&](const std::string& name,
+                                            const std::string& value) -> std::optional<std::string> {
+        if (name == "status") {
+            status = value;
+            if (std::find(statuses.begin(), statuses.end(), value) != statuses.end()) {
+                return "";
+            }
+            std::string allowed;
+            for (const auto& option : statuses) {
+                allowed += (allowed.empty() ? "" : ", ") + option;
+            }
+            return "status must be one of " + allowed;
+        }
+        if (name == "q") {
+            email_contains = value;  // addresses are stored lower-cased
+            for (char& ch : email_contains) {
+                ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+            }
+            return "";
+        }
+        return std::nullopt;
+    });
 }
 
 }  // namespace beta500::api

@@ -6,6 +6,7 @@
 #include <functional>
 #include <optional>
 #include <set>
+#include <vector>
 #include <string>
 
 #include "http/message.h"
@@ -58,5 +59,12 @@ struct PageQuery {
 std::optional<http::Problem> ReadPageQuery(
     const http::HttpRequest& request, PageQuery& page,
     const std::function<std::optional<std::string>(const std::string& name, const std::string& value)>& other);
+
+// Reads a search over people: `status` (one of `statuses`), `q` (part of an email address,
+// compared lower-cased), `limit` and `cursor`.
+std::optional<http::Problem> ReadEmailSearch(const http::HttpRequest& request, PageQuery& page,
+                                             const std::vector<std::string>& statuses,
+                                             std::optional<std::string>& status,
+                                             std::string& email_contains);
 
 }  // namespace beta500::api

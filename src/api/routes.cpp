@@ -319,23 +319,8 @@ class Api::Routes {
         std::optional<std::string> status;
         std::string email_contains;
         PageQuery page;
-        auto problem = ReadPageQuery(request, page, [&](const std::string& name,
-                                                        const std::string& value) -> std::optional<std::string> {
-            if (name == "status") {
-                status = value;
-                return value == "open" || value == "consumed" || value == "revoked"
-                           ? "" : "status must be open, consumed or revoked";
-            }
-            if (name == "q") {
-                email_contains = value;  // emails are stored lower-cased
-                for (char& ch : email_contains) {
-                    ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-                }
-                return "";
-            }
-            return std::nullopt;
-        });
-        if (problem) {
+        if (auto problem =
+                ReadEmailSearch(request, page, {"open", "consumed", "revoked"}, status, email_contains)) {
             respond(http::ProblemResponse(*problem, &request));
             return;
         }
@@ -368,22 +353,7 @@ class Api::Routes {
         std::optional<std::string> status;
         std::string email_contains;
         PageQuery page;
-        auto problem = ReadPageQuery(request, page, [&](const std::string& name,
-                                                        const std::string& value) -> std::optional<std::string> {
-            if (name == "status") {
-                status = value;
-                return value == "active" || value == "suspended" ? "" : "status must be active or suspended";
-            }
-            if (name == "q") {
-                email_contains = value;
-                for (char& ch : email_contains) {
-                    ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-                }
-                return "";
-            }
-            return std::nullopt;
-        });
-        if (problem) {
+        if (auto problem = ReadEmailSearch(request, page, {"active", "suspended"}, status, email_contains)) {
             respond(http::ProblemResponse(*problem, &request));
             return;
         }

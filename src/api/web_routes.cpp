@@ -2,11 +2,15 @@
 
 #include <openssl/crypto.h>
 
+#include <spdlog/spdlog.h>
+
 #include <boost/json.hpp>
+#include <functional>
 
 #include "api/input.h"
 #include "api/views.h"
 #include "core/crypto.h"
+#include "core/log.h"
 #include "identity/invitations.h"
 #include "mail/mail.h"
 
@@ -23,10 +27,37 @@ constexpr size_t kTokenBytes = 32;
 constexpr size_t kCsrfBytes = 16;
 constexpr const char* kMagicLinkPurpose = "magic_link";
 
+// scheme://host[:port] as browsers send it in Origin: lower case, no default port.
 std::string OriginOf(const std::string& url) {
     const auto scheme = url.find("://");
     const auto path = url.find('/', scheme + 3);
-    return path == std::string::npos ? url : url.substr(0, path);
+    std::string origin = path == std::string::npos ? url : url.substr(0, path);
+    for (char& ch : origin) {
+        ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    }
+    if (origin.rfind("http://", 0) == 0 && origin.ends_with(":80")) {
+        origin.resize(origin.size() - 3);
+    } else if (origin.rfind("https://", 0) == 0 && origin.ends_with(":443")) {
+        origin.resize(origin.size() - 4);
+    }
+    return origin;
+}
+
+// The sign-in token of a form body `token=...` (tokens are base64url: nothing to decode).
+std::optional<std::string> FormToken(std::string_view body) {
+    constexpr std::string_view kField = "token=";
+    const auto at = body.find(kField);
+    if (at == std::string_view::npos || (at > 0 && body[at - 1] != '&')) {
+        return std::nullopt;
+    }
+    std::string_view value = body.substr(at + kField.size());
+    value = value.substr(0, value.find('&'));
+    for (char ch : value) {
+        if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_') {
+            return std::nullopt;
+        }
+    }
+    return std::string(value);
 }
 
 HttpResponse Page(int status, const std::string& title, const std::string& text) {
@@ -135,7 +166,24 @@ void WebRoutes::Register(http::Router& router) {
             RequestMagicLink(std::move(*shared), respond);
         });
     });
-    router.Add("GET", "/api/v1/auth/magic-link/callback", [this](HttpRequest&& request, Respond respond) {
+    // Opening the mailed link only shows a button: mail scanners that fetch links must not spend
+    // them, and a link opened from another site must not sign the browser in (login CSRF).
+    router.Add("GET", "/api/v1/auth/magic-link/callback", [](HttpRequest&& request, Respond respond) {
+        const auto token = request.query.find("token");
+        const std::string value = token == request.query.end() ? "" : token->second;
+        if (!FormToken("token=" + value) || value.empty() || value.size() > 2 * kTokenBytes) {
+            respond(Page(400, "This sign-in link does not work", "Ask for a new link."));
+            return;
+        }
+        respond(HttpResponse{
+            200, "text/html; charset=utf-8",
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign in to Beta "
+            "500</title></head><body><h1>Sign in to Beta 500</h1><form method=\"post\" "
+            "action=\"/api/v1/auth/magic-link/callback\"><input type=\"hidden\" name=\"token\" value=\"" +
+                value + "\"><button type=\"submit\">Sign in</button></form></body></html>",
+            {}});
+    });
+    router.Add("POST", "/api/v1/auth/magic-link/callback", [this](HttpRequest&& request, Respond respond) {
         auto shared = std::make_shared<HttpRequest>(std::move(request));
         deps_.blocking.Post([this, shared, respond = std::move(respond)] {
             RedeemMagicLink(std::move(*shared), respond);
@@ -197,52 +245,55 @@ void WebRoutes::RequestMagicLink(HttpRequest&& request, Respond respond) {
         respond(http::ProblemResponse(*problem, &request));
         return;
     }
-    // The same answer whether or not the address may sign in: nothing to learn by probing.
-    const HttpResponse accepted = http::Json(
-        202, R"({"status":"accepted","detail":"if this address may sign in, a link is on its way"})");
+    // The same answer, at once, whether or not the address may sign in: neither the body nor
+    // the time taken tells who is on the list. The work happens after the answer.
+    respond(http::Json(
+        202, R"({"status":"accepted","detail":"if this address may sign in, a link is on its way"})"));
     if (email.empty()) {
-        respond(accepted);
         return;
     }
     auto allowed = deps_.database.MaySignIn(email);
-    if (!allowed) {
-        respond(Unavailable(request));
+    if (!allowed || !*allowed) {
+        if (!allowed) {
+            spdlog::warn("msg=\"sign-in link not sent\" error={}", LogQuote(allowed.error().message));
+        }
         return;
     }
-    if (*allowed) {
-        const std::string token = RandomToken(kTokenBytes);
-        auto mail = mail::Render(
-            "magic_link", email,
-            {{"link", deps_.config.server.public_url + "/api/v1/auth/magic-link/callback?token=" + token},
-             {"minutes", std::to_string(deps_.config.auth.magic_link_ttl_seconds / 60)}});
-        if (!mail) {
-            respond(Unavailable(request));
-            return;
-        }
-        auto created = deps_.database.CreateSignInToken(
-            email, kMagicLinkPurpose, Sha256Hex(token), deps_.config.auth.magic_link_ttl_seconds * 1000,
-            deps_.config.auth.sign_in_resend_seconds * 1000,
-            {mail->template_name, mail->subject, mail->text_body, mail->html_body});
-        if (!created) {
-            respond(Unavailable(request));
-            return;
-        }
-        if (*created && deps_.mail != nullptr) {
-            deps_.mail->Poke();
-        }
+    const std::string token = RandomToken(kTokenBytes);
+    auto mail = mail::Render(
+        "magic_link", email,
+        {{"link", deps_.config.server.public_url + "/api/v1/auth/magic-link/callback?token=" + token},
+         {"minutes", std::to_string(deps_.config.auth.magic_link_ttl_seconds / 60)}});
+    if (!mail) {
+        spdlog::error("msg=\"sign-in mail not rendered\" error={}", LogQuote(mail.error().message));
+        return;
     }
-    respond(accepted);
+    auto created = deps_.database.CreateSignInToken(
+        email, kMagicLinkPurpose, Sha256Hex(token), deps_.config.auth.magic_link_ttl_seconds * 1000,
+        deps_.config.auth.sign_in_resend_seconds * 1000,
+        {mail->template_name, mail->subject, mail->text_body, mail->html_body});
+    if (!created) {
+        spdlog::warn("msg=\"sign-in link not sent\" error={}", LogQuote(created.error().message));
+    } else if (*created && deps_.mail != nullptr) {
+        deps_.mail->Poke();
+    }
 }
 
 void WebRoutes::RedeemMagicLink(HttpRequest&& request, Respond respond) {
-    const auto token = request.query.find("token");
-    if (token == request.query.end() || token->second.size() > 2 * kTokenBytes) {
+    const auto origin = request.Header("origin");
+    if (origin && *origin != origin_) {
+        respond(Page(403, "This sign-in did not come from Beta 500", "Open the link from your mail."));
+        return;
+    }
+    const auto token = FormToken(request.body);
+    if (!token || token->empty() || token->size() > 2 * kTokenBytes) {
         respond(Page(400, "This sign-in link does not work", "Ask for a new link."));
         return;
     }
-    auto email = deps_.database.RedeemSignInToken(Sha256Hex(token->second), kMagicLinkPurpose);
+    const std::string token_hash = Sha256Hex(*token);
+    auto email = deps_.database.RedeemSignInToken(token_hash, kMagicLinkPurpose);
     if (!email) {
-        respond(Unavailable(request));
+        respond(Page(503, "Sign-in is unavailable", "Try the link again in a moment."));
         return;
     }
     if (!*email) {
@@ -250,9 +301,16 @@ void WebRoutes::RedeemMagicLink(HttpRequest&& request, Respond respond) {
                      "It was used already or has expired. Ask for a new link."));
         return;
     }
+    // A failure on our side gives the link back, so the person can simply try again.
+    auto fail = [this, token_hash, respond] {
+        if (!deps_.database.UnredeemSignInToken(token_hash)) {
+            spdlog::warn("msg=\"sign-in link could not be given back\"");
+        }
+        respond(Page(503, "Sign-in is unavailable", "Try the link again in a moment."));
+    };
     auto user = deps_.database.FindUserByEmail(**email);
     if (!user) {
-        respond(Unavailable(request));
+        fail();
         return;
     }
     if (*user) {
@@ -262,38 +320,37 @@ void WebRoutes::RedeemMagicLink(HttpRequest&& request, Respond respond) {
         }
         // Following the mailed link proves the address.
         if (!(*user)->email_verified && !deps_.database.MarkEmailVerified((*user)->id)) {
-            respond(Unavailable(request));
+            fail();
             return;
         }
-        StartSession((*user)->id, request, respond);
+        StartSession((*user)->id, fail, respond);
         return;
     }
     // First sign-in: enrollment (user, wallet, invitation, grant) is one ledger transaction.
-    auto shared = std::make_shared<HttpRequest>(std::move(request));
     deps_.writer.Submit(
         // The key holds the address's hash: an address may be 254 bytes, a key at most 255.
         ledger::Request{ledger::Enroll{**email}, "system:enrollment", "enroll:" + Sha256Hex(**email)},
-        [this, shared, respond](ledger::Response answer) {
-            deps_.blocking.Post([this, shared, respond, answer = std::move(answer)] {
+        [this, fail, respond](ledger::Response answer) {
+            deps_.blocking.Post([this, fail, respond, answer = std::move(answer)] {
                 if (answer.rejection == ledger::Rejection::kNotInvited) {
                     respond(Page(403, "You are not on the beta list",
                                  "This address has no open invitation to the Beta 500 beta."));
                 } else if (answer.rejection != ledger::Rejection::kNone) {
-                    respond(Unavailable(*shared));
+                    fail();
                 } else {
                     const auto body = json::parse(answer.body);
-                    StartSession(std::stoll(std::string(body.at("user_id").as_string())), *shared, respond);
+                    StartSession(std::stoll(std::string(body.at("user_id").as_string())), fail, respond);
                 }
             });
         });
 }
 
-void WebRoutes::StartSession(int64_t user_id, const HttpRequest& request, const Respond& respond) {
+void WebRoutes::StartSession(int64_t user_id, const std::function<void()>& fail, const Respond& respond) {
     // A new session token at every sign-in (no fixation of an older one).
     const std::string token = RandomToken(kTokenBytes);
     auto created = deps_.database.CreateSession(user_id, Sha256Hex(token), RandomToken(kCsrfBytes));
     if (!created) {
-        respond(Unavailable(request));
+        fail();
         return;
     }
     HttpResponse response{303, "text/plain; charset=utf-8", "signed in", {}};

@@ -5,6 +5,7 @@
 // Thread-safe after Register.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -30,7 +31,8 @@ class WebRoutes {
 
     void RequestMagicLink(http::HttpRequest&& request, http::Respond respond);
     void RedeemMagicLink(http::HttpRequest&& request, http::Respond respond);
-    void StartSession(int64_t user_id, const http::HttpRequest& request, const http::Respond& respond);
+    // Creates the session and answers with its cookie; calls `fail` if it cannot.
+    void StartSession(int64_t user_id, const std::function<void()>& fail, const http::Respond& respond);
     void Me(const store::WebSession& session, http::HttpRequest&& request, http::Respond respond);
     void MyCredits(const store::WebSession& session, http::HttpRequest&& request, http::Respond respond);
     void MyTransactions(const store::WebSession& session, http::HttpRequest&& request,

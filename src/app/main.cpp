@@ -199,6 +199,8 @@ int Verify(const Config& config) {
 
 int main(int argc, char** argv) {
     using namespace beta500;
+    // libcurl's global set-up is not thread-safe: do it before any thread starts.
+    mail::GlobalInit();
     CLI::App app{"Beta 500: invite-only beta on prepaid credits"};
     app.require_subcommand(1);
     Flags flags;

@@ -228,6 +228,13 @@ Status Config::Validate() const {
     if (mail.smtp_url.rfind("smtp://", 0) != 0 && mail.smtp_url.rfind("smtps://", 0) != 0) {
         return Invalid("mail.smtp_url must start with smtp:// or smtps://");
     }
+    const bool loopback_relay = mail.smtp_url.find("://127.") != std::string::npos ||
+                                mail.smtp_url.find("://localhost") != std::string::npos ||
+                                mail.smtp_url.find("://[::1]") != std::string::npos;
+    if (!mail.smtp_username.empty() && mail.smtp_url.rfind("smtp://", 0) == 0 &&
+        mail.smtp_starttls != "required" && !loopback_relay) {
+        return Invalid("mail.smtp_starttls must be \"required\" when a username is set (or use smtps://)");
+    }
     if (database.url != "sqlite") {
         return Invalid("database.url: only \"sqlite\" is supported");
     }

@@ -32,7 +32,8 @@ struct Config {
     } server;
     struct Beta {
         // New invitations are refused once users with role `user` plus open, unexpired
-        // invitations reach this (`users create` is an operator's tool and is not counted against it).
+        // invitations for role `user` reach this (admins take no seat; `users create` is an
+        // operator's tool that does not check the cap, though its users count).
         int64_t cap = 500;
         // Credits an invitation carries when it names none (granted at enrollment).
         int64_t initial_credits = 1000;
@@ -83,8 +84,9 @@ struct Config {
         std::string smtp_url = "smtp://127.0.0.1:25";
         std::string smtp_username;
         std::string smtp_password;
-        // "required", "try" or "none".
-        std::string smtp_starttls = "try";
+        // "required", "try" or "none". With credentials, only "required" is accepted unless the
+        // relay is on loopback: "try" lets an attacker on the path strip TLS and read the password.
+        std::string smtp_starttls = "required";
         std::string from = "Beta 500 <no-reply@localhost>";
         // A mail that failed this many times is a dead letter (visible to admins, retryable).
         int64_t max_attempts = 8;

@@ -63,6 +63,12 @@ TEST(Config, MailSettingsAreChecked) {
     EXPECT_FALSE(Config::Load("", {{"BETA500_MAIL_SMTP_URL", "http://x"}}));
     EXPECT_FALSE(Config::Load("", {{"BETA500_MAIL_SMTP_STARTTLS", "maybe"}}));
     EXPECT_TRUE(Config::Load("", {{"BETA500_MAIL_SMTP_URL", "smtps://smtp.example.com:465"}}));
+    // Credentials over a relay that could be stripped of TLS are refused.
+    EXPECT_FALSE(Config::Load("", {{"BETA500_MAIL_SMTP_URL", "smtp://smtp.example.com:587"},
+                                   {"BETA500_MAIL_SMTP_USERNAME", "apikey"},
+                                   {"BETA500_MAIL_SMTP_STARTTLS", "try"}}));
+    EXPECT_TRUE(Config::Load("", {{"BETA500_MAIL_SMTP_URL", "smtp://smtp.example.com:587"},
+                                  {"BETA500_MAIL_SMTP_USERNAME", "apikey"}}));
 }
 
 }  // namespace beta500

@@ -154,12 +154,18 @@ void Writer::ProcessBatch(std::deque<Item>& items) {
     const int64_t now_ms = clock_.NowMs();
     Batch batch;
     Engine engine(state_, batch, options_.limits);
+    batch_failed_ = false;
     Status committed = store_->Begin();
     if (committed) {
         for (Item& item : items) {
             item.response = Process(item, engine, batch, now_ms);
         }
-        committed = store_->Commit(batch, state_);
+        if (batch_failed_) {
+            store_->Rollback();
+            committed = Error{ErrorCode::kUnavailable, "an operation failed halfway; batch rolled back"};
+        } else {
+            committed = store_->Commit(batch, state_);
+        }
     }
     if (committed) {
         state_.Prune(batch.prunable_accounts);
@@ -315,12 +321,12 @@ Result<std::pair<Outcome, bool>> Writer::Enroll(const ledger::Enroll& op, Engine
     if (!enrollment->created) {
         return std::make_pair(Outcome{Rejection::kNone, boost::json::serialize(body)}, false);
     }
+    // From here the user, wallet and consumed invitation are written: a failure must undo them
+    // with the whole batch, never leave a user without the grant.
     auto rows = store_->LoadWalletByUser(enrollment->user_id);
-    if (!rows) {
-        return rows.error();
-    }
-    if (Status status = EnsureWallet(std::move(*rows), context.now_ms); !status) {
-        return status.error();
+    if (!rows || !EnsureWallet(std::move(*rows), context.now_ms)) {
+        batch_failed_ = true;
+        return Error{ErrorCode::kUnavailable, "could not load the new wallet"};
     }
     body["invitation_id"] = std::to_string(enrollment->invitation_id);
     if (enrollment->initial_credits > 0) {
@@ -328,8 +334,13 @@ Result<std::pair<Outcome, bool>> Writer::Enroll(const ledger::Enroll& op, Engine
             Grant{enrollment->user_id, enrollment->initial_credits, std::nullopt,
                   "enrollment, invitation " + std::to_string(enrollment->invitation_id)},
             context);
-        // A new wallet and an amount checked at invitation time: the grant cannot be refused.
-        B5_ASSERT(grant.rejection == Rejection::kNone, "the enrollment grant was refused");
+        if (grant.rejection != Rejection::kNone) {
+            // Only when the limits changed since the invitation was made (e.g. a lower amount_max).
+            spdlog::error("msg=\"enrollment grant refused\" invitation_id={} code={}",
+                          enrollment->invitation_id, RejectionName(grant.rejection));
+            batch_failed_ = true;
+            return Error{ErrorCode::kFailedPrecondition, "the invitation's grant is refused"};
+        }
         body["grant"] = boost::json::parse(grant.body);
     }
     return std::make_pair(Outcome{Rejection::kNone, boost::json::serialize(body)}, true);

@@ -102,6 +102,9 @@ class Writer {
 
     // Owned by the writer thread.
     LedgerState state_;
+    // Set when an operation failed after the store wrote rows for it (an enrollment): the whole
+    // batch is rolled back rather than committing half an operation.
+    bool batch_failed_ = false;
     std::thread thread_;
 };
 

@@ -44,6 +44,9 @@ class Transport {
     virtual Status Send(const Mail& mail) = 0;
 };
 
+// Initializes libcurl once per process; call from main before any thread starts.
+void GlobalInit();
+
 // Builds the transport named by the configuration ("log" or "smtp").
 std::unique_ptr<Transport> MakeTransport(const Config::Mail& config);
 

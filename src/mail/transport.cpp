@@ -139,6 +139,8 @@ std::string FormatMessage(const Mail& mail, const std::string& from, int64_t now
     return out;
 }
 
+void GlobalInit() { curl_global_init(CURL_GLOBAL_DEFAULT); }
+
 std::unique_ptr<Transport> MakeTransport(const Config::Mail& config) {
     if (config.transport == "smtp") {
         return std::make_unique<SmtpTransport>(config);

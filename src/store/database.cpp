@@ -432,7 +432,9 @@ Result<std::vector<OutboxMail>> Database::DueMail(int64_t now_ms, int64_t limit)
         auto connection = Read();
         Statement& query = connection->Cached(
             "SELECT id, to_address, template, subject, text_body, html_body, attempts FROM mail_outbox "
-            "WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?");
+            "WHERE status = 'pending' AND next_attempt_at <= ? "
+            // Sign-in links expire: they go before invitations and other bulk mail.
+            "ORDER BY template = 'magic_link' DESC, next_attempt_at, id LIMIT ?");
         query.Bind(1, now_ms).Bind(2, limit);
         std::vector<OutboxMail> due;
         while (query.Step()) {
@@ -591,7 +593,8 @@ Result<InviteResult> Database::CreateInvitation(const NewInvitation& invitation,
             open.Reset();
             Statement& seats = connection->Cached(
                 "SELECT (SELECT COUNT(*) FROM users WHERE role = 'user') + (SELECT COUNT(*) FROM "
-                "invitations WHERE status = 'open' AND (expires_at IS NULL OR expires_at > ?))");
+                "invitations WHERE status = 'open' AND role = 'user' AND "
+                "(expires_at IS NULL OR expires_at > ?))");
             seats.Bind(1, now_ms);
             seats.Step();
             result.seats_used = seats.Int(0);
@@ -832,6 +835,17 @@ Result<std::optional<User>> Database::FindUserWhere(const char* column, const Ke
 
 Result<std::optional<User>> Database::FindUser(int64_t id) { return FindUserWhere("id", id); }
 
+Status Database::UnredeemSignInToken(const std::string& token_hash) {
+    try {
+        auto connection = OpenWriter();
+        connection->Cached("UPDATE sign_in_tokens SET used_at = NULL WHERE token_hash = ?")
+            .Bind(1, token_hash).Run();
+        return Status::Ok();
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
 Result<std::optional<User>> Database::FindUserByEmail(const std::string& email) {
     return FindUserWhere("email", email);
 }
@@ -881,9 +895,14 @@ Result<std::optional<WebSession>> Database::FindSession(const std::string& token
             query.Reset();
         }
         if (session && now_ms - session->last_seen_at_ms >= kSessionTouchIntervalMs) {
-            auto connection = OpenWriter();
-            connection->Cached("UPDATE web_sessions SET last_seen_at = ? WHERE id = ?")
-                .Bind(1, now_ms).Bind(2, session->id).Run();
+            try {
+                auto connection = OpenWriter();
+                connection->Cached("UPDATE web_sessions SET last_seen_at = ? WHERE id = ?")
+                    .Bind(1, now_ms).Bind(2, session->id).Run();
+            } catch (const SqliteError&) {
+                // Best effort: a busy database must not fail a request whose session is valid;
+                // the next request a minute on tries again.
+            }
         }
         return session;
     } catch (const SqliteError& error) {

@@ -223,6 +223,8 @@ class Database {
     // Of any number of concurrent redemptions of one token, exactly one succeeds.
     Result<std::optional<std::string>> RedeemSignInToken(const std::string& token_hash,
                                                          const std::string& purpose);
+    // Gives a redeemed token back when the sign-in failed on our side (so the link still works).
+    Status UnredeemSignInToken(const std::string& token_hash);
     Result<std::optional<User>> FindUser(int64_t id);
     Status MarkEmailVerified(int64_t user_id);
     Result<std::optional<User>> FindUserByEmail(const std::string& email);

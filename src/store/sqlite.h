@@ -68,6 +68,7 @@ class Connection {
     Statement& Cached(const std::string& sql);
     int64_t LastInsertRowId() const { return sqlite3_last_insert_rowid(db_); }
     int Changes() const { return sqlite3_changes(db_); }
+    bool InTransaction() const { return !sqlite3_get_autocommit(db_); }
     // Rolls back the open transaction, if any (never throws).
     void RollbackIfOpen() {
         if (!sqlite3_get_autocommit(db_)) {

@@ -284,6 +284,10 @@ void SqliteLedgerStore::InsertRows(const std::vector<Row>& rows, const char* ins
 
 Status SqliteLedgerStore::Commit(const ledger::Batch& batch, ledger::LedgerState& state) {
     try {
+        if (!connection_->InTransaction()) {
+            // SQLite rolled the batch back on its own (e.g. an I/O error): write nothing.
+            return Error{ErrorCode::kUnavailable, "the batch transaction was rolled back"};
+        }
         {
             Statement& insert_hold = connection_->Cached(
                 "INSERT INTO holds (id, account_id, feature, amount, captured, released, status, "

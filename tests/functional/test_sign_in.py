@@ -50,8 +50,12 @@ class SignInTest(unittest.TestCase):
         self.ask_for_link(email)
         return self.redeem(self.next_link(before))
 
-    def redeem(self, token):
-        return self.server.request("GET", f"/api/v1/auth/magic-link/callback?token={token}")
+    def redeem(self, token, origin=None):
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        if origin:
+            headers["Origin"] = origin
+        return self.server.request("POST", "/api/v1/auth/magic-link/callback", f"token={token}",
+                                   headers=headers)
 
     @staticmethod
     def cookie_of(response):
@@ -84,6 +88,21 @@ class SignInTest(unittest.TestCase):
         self.assertEqual(self.me(self.cookie_of(again)).json["id"], me["id"])
         self.assertEqual(self.me(cookie, "/api/v1/me/credits").json["posted"], 300)
         self.assertEqual(self.server.cli("ledger", "verify", check=False).returncode, 0)
+
+    def test_opening_the_link_spends_nothing_and_other_sites_cannot_redeem_it(self):
+        self.invite("hal@example.com")
+        before = len(TOKEN.findall("".join(self.server.log)))
+        self.ask_for_link("hal@example.com")
+        token = self.next_link(before)
+        for _ in range(3):  # a mail scanner fetching the link
+            page = self.server.request("GET", f"/api/v1/auth/magic-link/callback?token={token}")
+            self.assertEqual(page.status, 200)
+            self.assertIn('method="post"', page.raw)
+        self.assertEqual(self.server.request("GET", "/api/v1/auth/magic-link/callback?token=a<b").status, 400)
+        foreign = self.redeem(token, origin="https://evil.example")
+        self.assertEqual(foreign.status, 403)
+        self.assertNotIn("set-cookie", foreign.headers)
+        self.assertEqual(self.redeem(token, origin="http://127.0.0.1:8080").status, 303)
 
     def test_links_are_single_use_even_in_parallel(self):
         self.invite("bo@example.com")
