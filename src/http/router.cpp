@@ -25,14 +25,17 @@ std::vector<std::string_view> PathSegments(std::string_view path) {
 
 void Router::Add(std::string method, std::string pattern, Handler handler) {
     B5_ASSERT(!pattern.empty() && pattern.front() == '/', "route patterns start with /");
-    routes_.push_back(Route{std::move(method), std::move(pattern), std::move(handler)});
+    std::vector<std::string> segments;
+    for (std::string_view segment : PathSegments(pattern)) {
+        segments.emplace_back(segment);
+    }
+    routes_.push_back(Route{std::move(method), std::move(pattern), std::move(handler), std::move(segments)});
 }
 
 namespace {
 
-bool MatchPattern(std::string_view pattern, const std::vector<std::string_view>& path,
+bool MatchPattern(const std::vector<std::string>& parts, const std::vector<std::string_view>& path,
                   std::map<std::string, std::string>& params) {
-    const auto parts = PathSegments(pattern);
     if (parts.size() != path.size()) {
         return false;
     }
@@ -57,7 +60,7 @@ Match Router::Find(std::string_view method, std::string_view path) const {
     const auto segments = PathSegments(path);
     for (const Route& route : routes_) {
         std::map<std::string, std::string> params;
-        if (!MatchPattern(route.pattern, segments, params)) {
+        if (!MatchPattern(route.segments, segments, params)) {
             continue;
         }
         if (route.method == method || (method == "HEAD" && route.method == "GET")) {

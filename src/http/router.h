@@ -13,6 +13,7 @@ struct Route {
     std::string method;
     std::string pattern;
     Handler handler;
+    std::vector<std::string> segments;  // the pattern split once, at Add
 };
 
 struct Match {
