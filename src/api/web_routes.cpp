@@ -263,7 +263,7 @@ void WebRoutes::RequestMagicLink(HttpRequest&& request, Respond respond) {
     auto mail = mail::Render(
         "magic_link", email,
         {{"link", deps_.config.server.public_url + "/api/v1/auth/magic-link/callback?token=" + token},
-         {"minutes", std::to_string(deps_.config.auth.magic_link_ttl_seconds / 60)}});
+         {"minutes", std::to_string(std::max<int64_t>(1, deps_.config.auth.magic_link_ttl_seconds / 60))}});
     if (!mail) {
         spdlog::error("msg=\"sign-in mail not rendered\" error={}", LogQuote(mail.error().message));
         return;

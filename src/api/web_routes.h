@@ -1,7 +1,7 @@
 // WebRoutes: the routes a person's browser uses: magic-link sign-in (with enrollment on first
 // sign-in), the session cookie, CSRF and Origin checks on cookie-authenticated mutations,
-// sign-out, and /me. Handlers run on the blocking pool (the two static pages answer at once);
-// enrollment goes through the ledger writer.
+// sign-out, and /me. Handlers run on the blocking pool (the static pages and the link's button
+// page answer at once, on the network thread); enrollment goes through the ledger writer.
 // Thread-safe after Register.
 #pragma once
 

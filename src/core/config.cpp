@@ -228,9 +228,11 @@ Status Config::Validate() const {
     if (mail.smtp_url.rfind("smtp://", 0) != 0 && mail.smtp_url.rfind("smtps://", 0) != 0) {
         return Invalid("mail.smtp_url must start with smtp:// or smtps://");
     }
-    const bool loopback_relay = mail.smtp_url.find("://127.") != std::string::npos ||
-                                mail.smtp_url.find("://localhost") != std::string::npos ||
-                                mail.smtp_url.find("://[::1]") != std::string::npos;
+    // The relay's host: between "://" and the port or path.
+    const size_t host_start = mail.smtp_url.find("://") + 3;
+    std::string host = mail.smtp_url.substr(host_start);
+    host = host.substr(0, host.rfind(']') != std::string::npos ? host.rfind(']') + 1 : host.find_first_of(":/"));
+    const bool loopback_relay = host == "localhost" || host == "[::1]" || host.rfind("127.", 0) == 0;
     if (!mail.smtp_username.empty() && mail.smtp_url.rfind("smtp://", 0) == 0 &&
         mail.smtp_starttls != "required" && !loopback_relay) {
         return Invalid("mail.smtp_starttls must be \"required\" when a username is set (or use smtps://)");

@@ -69,6 +69,12 @@ TEST(Config, MailSettingsAreChecked) {
                                    {"BETA500_MAIL_SMTP_STARTTLS", "try"}}));
     EXPECT_TRUE(Config::Load("", {{"BETA500_MAIL_SMTP_URL", "smtp://smtp.example.com:587"},
                                   {"BETA500_MAIL_SMTP_USERNAME", "apikey"}}));
+    EXPECT_TRUE(Config::Load("", {{"BETA500_MAIL_SMTP_URL", "smtp://127.0.0.1:2525"},
+                                  {"BETA500_MAIL_SMTP_USERNAME", "dev"},
+                                  {"BETA500_MAIL_SMTP_STARTTLS", "none"}}));
+    EXPECT_FALSE(Config::Load("", {{"BETA500_MAIL_SMTP_URL", "smtp://localhost.example.com:25"},
+                                   {"BETA500_MAIL_SMTP_USERNAME", "dev"},
+                                   {"BETA500_MAIL_SMTP_STARTTLS", "none"}}));
 }
 
 }  // namespace beta500

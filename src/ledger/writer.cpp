@@ -308,6 +308,7 @@ Result<std::pair<Outcome, bool>> Writer::Enroll(const ledger::Enroll& op, Engine
                                                  const Context& context) {
     auto enrollment = store_->Enroll(op.email, context.now_ms);
     if (!enrollment) {
+        batch_failed_ = true;  // the store may have written part of the enrollment
         return enrollment.error();
     }
     if (enrollment->rejection != Rejection::kNone) {
@@ -335,7 +336,9 @@ Result<std::pair<Outcome, bool>> Writer::Enroll(const ledger::Enroll& op, Engine
                   "enrollment, invitation " + std::to_string(enrollment->invitation_id)},
             context);
         if (grant.rejection != Rejection::kNone) {
-            // Only when the limits changed since the invitation was made (e.g. a lower amount_max).
+            // The invitation's credits break a limit in force now (a lower amount_max since it was
+            // made, or above the wallet balance limit): the person cannot enroll until an admin
+            // replaces the invitation.
             spdlog::error("msg=\"enrollment grant refused\" invitation_id={} code={}",
                           enrollment->invitation_id, RejectionName(grant.rejection));
             batch_failed_ = true;

@@ -901,7 +901,7 @@ Result<std::optional<WebSession>> Database::FindSession(const std::string& token
                     .Bind(1, now_ms).Bind(2, session->id).Run();
             } catch (const SqliteError&) {
                 // Best effort: a busy database must not fail a request whose session is valid;
-                // the next request a minute on tries again.
+                // the next request tries again.
             }
         }
         return session;
