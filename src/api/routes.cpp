@@ -25,6 +25,7 @@ int StatusFor(ledger::Rejection rejection) {
         case Rejection::kNone: return 200;
         case Rejection::kInvalidIdempotencyKey: return 400;
         case Rejection::kInsufficientCredits: return 402;
+        case Rejection::kUserSuspended: return 403;
         case Rejection::kUserNotFound:
         case Rejection::kHoldNotFound: return 404;
         case Rejection::kHoldExpired:

@@ -128,7 +128,11 @@ int Serve(const Config& config) {
     if (Status locked = (*database)->LockExclusive(); !locked) {
         return Fail(locked.error().message);
     }
-    auto writer = ledger::Writer::Start((*database)->NewLedgerStore(), WriterOptionsFrom(config), clock, &metrics);
+    ledger::WriterOptions writer_options = WriterOptionsFrom(config);
+    writer_options.is_suspended = [&database = **database](int64_t user_id) {
+        return database.IsSuspended(user_id);
+    };
+    auto writer = ledger::Writer::Start((*database)->NewLedgerStore(), writer_options, clock, &metrics);
     if (!writer) {
         return Fail(writer.error().message);
     }

@@ -21,6 +21,7 @@ std::string_view RejectionName(Rejection rejection) {
         case Rejection::kUserNotFound: return "user_not_found";
         case Rejection::kHoldNotFound: return "hold_not_found";
         case Rejection::kNotInvited: return "not_invited";
+        case Rejection::kUserSuspended: return "user_suspended";
         case Rejection::kHoldExpired: return "hold_expired";
         case Rejection::kHoldAlreadyResolved: return "hold_already_resolved";
         case Rejection::kCaptureExceedsHold: return "capture_exceeds_hold";

@@ -28,6 +28,7 @@ enum class Rejection : uint16_t {
     kUserNotFound = 20,
     kHoldNotFound = 21,
     kNotInvited = 22,  // enrollment: no open invitation for this email
+    kUserSuspended = 23,  // the wallet's owner is suspended: no new spending
     // The request conflicts with the state of a hold.
     kHoldExpired = 30,
     kHoldAlreadyResolved = 31,

@@ -349,6 +349,26 @@ Result<std::pair<Outcome, bool>> Writer::Enroll(const ledger::Enroll& op, Engine
     return std::make_pair(Outcome{Rejection::kNone, boost::json::serialize(body)}, true);
 }
 
+bool Writer::Suspended(const Operation& operation) {
+    if (!options_.is_suspended) {
+        return false;
+    }
+    std::optional<int64_t> user_id;
+    if (const auto* deduct = std::get_if<Deduct>(&operation)) {
+        user_id = deduct->user_id;
+    } else if (const auto* authorize = std::get_if<Authorize>(&operation)) {
+        user_id = authorize->user_id;
+    } else if (const auto* increment = std::get_if<Increment>(&operation)) {
+        if (const Hold* hold = state_.FindHold(increment->hold_id)) {
+            if (const Account* wallet = state_.FindAccount(hold->account_id)) {
+                user_id = wallet->user_id;
+            }
+        }
+    }
+    // Captures and releases settle what was already held, so they go through.
+    return user_id && options_.is_suspended(*user_id);
+}
+
 Response Writer::Process(Item& item, Engine& engine, Batch& batch, int64_t now_ms) {
     const Request& request = item.request;
     if (const auto* expire = std::get_if<ledger::ExpireDue>(&request.operation)) {
@@ -398,6 +418,9 @@ Response Writer::Process(Item& item, Engine& engine, Batch& batch, int64_t now_m
             return {enrolled->first.rejection, std::move(enrolled->first.body), false};
         }
         outcome = std::move(enrolled->first);
+    } else if (Suspended(request.operation)) {
+        outcome = Outcome{Rejection::kUserSuspended,
+                          RejectionBody(Rejection::kUserSuspended, "the user is suspended")};
     } else {
         outcome = engine.Apply(request.operation, context);
     }

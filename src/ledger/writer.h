@@ -40,6 +40,9 @@ struct Response {
 };
 
 struct WriterOptions {
+    // Whether a user is suspended (thread-safe, cheap: asked once per spending operation).
+    // Deductions, new holds and increments of a suspended user's wallet are refused.
+    std::function<bool(int64_t user_id)> is_suspended;
     int64_t queue_max = 65536;
     int64_t batch_max = 4096;
     int64_t idempotency_ttl_ms = 7LL * 24 * 3600 * 1000;
@@ -86,6 +89,7 @@ class Writer {
     Status EnsureSystem(const std::string& name, int64_t now_ms);
     Status LoadRequirements(const Operation& operation, int64_t now_ms);
     Response ExpireDue(int64_t limit, Engine& engine, int64_t now_ms);
+    bool Suspended(const Operation& operation);
     // The outcome of an enrollment, and whether it wrote anything (only then it is recorded).
     Result<std::pair<Outcome, bool>> Enroll(const ledger::Enroll& op, Engine& engine,
                                             const Context& context);

@@ -83,6 +83,11 @@ Result<std::unique_ptr<Database>> Database::Open(const Config::Database& config,
     try {
         auto writer = database->OpenWriter();
         MigrateSqlite(*writer, clock.NowMs());
+        Statement& suspended = writer->Cached("SELECT id FROM users WHERE status = 'suspended'");
+        while (suspended.Step()) {
+            database->suspended_.insert(suspended.Int(0));
+        }
+        suspended.Reset();
     } catch (const SqliteError& failure) {
         return StorageError(failure);
     }
@@ -976,10 +981,23 @@ Result<StatusChange> Database::SetUserStatus(int64_t id, const std::string& stat
                         "{\"status\":" + Quoted(status) + "}", now_ms);
             change = StatusChange::kChanged;
         });
+        if (change == StatusChange::kChanged) {
+            std::lock_guard lock(suspended_mutex_);
+            if (status == "suspended") {
+                suspended_.insert(id);
+            } else {
+                suspended_.erase(id);
+            }
+        }
         return change;
     } catch (const SqliteError& error) {
         return StorageError(error);
     }
+}
+
+bool Database::IsSuspended(int64_t user_id) const {
+    std::lock_guard lock(suspended_mutex_);
+    return suspended_.contains(user_id);
 }
 
 Result<std::vector<AuditEntry>> Database::ListAudit(const std::optional<std::string>& target,

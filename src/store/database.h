@@ -10,6 +10,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "core/clock.h"
@@ -208,6 +209,9 @@ class Database {
                                         const std::string& email_contains,
                                         std::optional<int64_t> before_id, int64_t limit);
     Result<StatusChange> SetUserStatus(int64_t id, const std::string& status, const std::string& actor);
+    // Whether a user is suspended, from memory: loaded when the database opens and kept current
+    // by SetUserStatus (the server is the only process that changes it). Thread-safe.
+    bool IsSuspended(int64_t user_id) const;
     // The admin audit log, newest first, optionally for one target.
     Result<std::vector<AuditEntry>> ListAudit(const std::optional<std::string>& target,
                                               std::optional<int64_t> before_id, int64_t limit);
@@ -263,6 +267,9 @@ class Database {
     const Clock& clock_;
     const std::string path_;
     int lock_fd_ = -1;
+
+    mutable std::mutex suspended_mutex_;
+    std::unordered_set<int64_t> suspended_;  // GUARDED_BY(suspended_mutex_)
 
     std::mutex pool_mutex_;
     std::condition_variable pool_released_;

@@ -318,6 +318,27 @@ TEST_F(EnrollTest, FailedCommitLeavesNoUserAndTheInvitationOpen) {
     EXPECT_EQ(database_->CreateUser("ed@example.com", "user").has_value(), true);  // email still free
 }
 
+TEST_F(StoreTest, SuspendedUsersCannotSpendButHoldsSettle) {
+    std::atomic<bool> suspended{false};
+    options_.is_suspended = [&](int64_t user_id) { return user_id == user_ && suspended.load(); };
+    Open();
+    ASSERT_EQ(Call(ledger::Grant{user_, 100, {}, "welcome"}, "g").rejection, Rejection::kNone);
+    const auto hold = Call(ledger::Authorize{user_, 30, 60, "live_dubbing", ""}, "a");
+    ASSERT_EQ(hold.rejection, Rejection::kNone);
+    const int64_t hold_id =
+        std::stoll(std::string(boost::json::parse(hold.body).at("hold").at("id").as_string()));
+    suspended = true;
+    EXPECT_EQ(Call(ledger::Deduct{user_, 1, "ai_search", ""}, "d").rejection, Rejection::kUserSuspended);
+    EXPECT_EQ(Call(ledger::Authorize{user_, 1, 60, "live_dubbing", ""}, "a2").rejection,
+              Rejection::kUserSuspended);
+    EXPECT_EQ(Call(ledger::Increment{hold_id, 1}, "i").rejection, Rejection::kUserSuspended);
+    EXPECT_EQ(Call(ledger::Capture{hold_id, 10, true}, "c").rejection, Rejection::kNone);
+    EXPECT_EQ(Call(ledger::Grant{user_, 5, {}, "goodwill"}, "g2").rejection, Rejection::kNone);
+    suspended = false;
+    EXPECT_EQ(Call(ledger::Deduct{user_, 1, "ai_search", ""}, "d2").rejection, Rejection::kNone);
+    ExpectAuditClean();
+}
+
 TEST_F(StoreTest, UsersAndTokens) {
     EXPECT_EQ(database_->CreateUser("ada@example.com", "user").error().code, ErrorCode::kAlreadyExists);
     auto token = database_->CreateApiToken("service", "billing");

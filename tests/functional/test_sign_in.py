@@ -198,6 +198,14 @@ class SignInTest(unittest.TestCase):
         self.assertEqual((suspended.status, suspended.json["status"]), (200, "suspended"))
         self.assertEqual(self.server.request("POST", f"/api/v1/admin/users/{user_id}/suspend", **admin).status, 200)
         self.assertEqual(self.me(cookie).status, 401)
+        service = self.server.last_line("tokens", "create", "--scope", "service")
+        spend = {"user_id": user_id, "amount": 1, "feature": "ai_search"}
+        blocked = self.server.request("POST", "/api/v1/credits/deduct", spend, token=service, key="s1")
+        self.assertEqual((blocked.status, blocked.json["code"]), (403, "user_suspended"))
+        self.assertEqual(self.server.stop(), 0)  # the suspension outlives a restart
+        self.server.start()
+        after_restart = self.server.request("POST", "/api/v1/credits/deduct", spend, token=service, key="s3")
+        self.assertEqual(after_restart.json["code"], "user_suspended")
         refused = self.redeem(pending_link)
         self.assertEqual(refused.status, 403)
         self.assertIn("suspended", refused.raw)
@@ -206,6 +214,8 @@ class SignInTest(unittest.TestCase):
         self.assertEqual(len(TOKEN.findall("".join(self.server.log))), before + 1)
         self.server.request("POST", f"/api/v1/admin/users/{user_id}/reactivate", **admin)
         self.assertEqual(self.sign_in("gus@example.com").status, 303)
+        allowed = self.server.request("POST", "/api/v1/credits/deduct", spend, token=service, key="s2")
+        self.assertEqual(allowed.status, 200)
         audit = self.server.request("GET", f"/api/v1/admin/audit?target=user:{user_id}", **admin).json["items"]
         self.assertEqual([(a["action"], a["before"], a["after"]) for a in audit],
                          [("user.reactivate", {"status": "suspended"}, {"status": "active"}),
