@@ -42,6 +42,8 @@ class Bench {
         ledger::WriterOptions options;
         options.batch_max = batch_max;
         options.queue_max = kInFlight * 2;
+        // As in `serve`: every spending operation asks whether its user is suspended.
+        options.is_suspended = [this](int64_t user_id) { return database_->IsSuspended(user_id); };
         writer_ = std::move(*ledger::Writer::Start(database_->NewLedgerStore(), options, clock_, &metrics_));
         for (int64_t user : users_) {
             writer_->Call({ledger::Grant{user, 1'000'000'000, {}, "bench"}, "bench", "seed" + std::to_string(user)});
