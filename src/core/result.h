@@ -15,8 +15,6 @@ enum class ErrorCode {
     kInvalidArgument,
     kNotFound,
     kAlreadyExists,
-    kPermissionDenied,
-    kUnauthenticated,
     kFailedPrecondition,
     kUnavailable,
     kInternal,

@@ -58,10 +58,6 @@ std::optional<TransferKind> ParseTransferKind(std::string_view name) {
     return std::nullopt;
 }
 
-bool IsPending(TransferKind kind) {
-    return kind == TransferKind::kHold || kind == TransferKind::kRelease;
-}
-
 std::string_view HoldStatusName(HoldStatus status) {
     return kHoldStatusNames.at(static_cast<size_t>(status));
 }

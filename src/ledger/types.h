@@ -50,8 +50,6 @@ bool IsTransient(Rejection rejection);
 enum class TransferKind : uint8_t { kGrant, kUsage, kHold, kCapture, kRelease, kExpire, kAdjust };
 std::string_view TransferKindName(TransferKind kind);
 std::optional<TransferKind> ParseTransferKind(std::string_view name);
-// Hold and release transfers move pending amounts; the others move posted amounts.
-bool IsPending(TransferKind kind);
 
 enum class HoldStatus : uint8_t { kOpen, kCaptured, kReleased, kExpired };
 std::string_view HoldStatusName(HoldStatus status);

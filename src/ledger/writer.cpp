@@ -122,11 +122,6 @@ void Writer::Stop() {
     }
 }
 
-int64_t Writer::queue_depth() const {
-    std::lock_guard lock(mutex_);
-    return static_cast<int64_t>(queue_.size());
-}
-
 void Writer::Run() {
     std::deque<Item> items;
     for (;;) {

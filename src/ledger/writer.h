@@ -70,7 +70,6 @@ class Writer {
     // Answers what is queued, then stops the thread. Later submissions get `unavailable`.
     void Stop();
 
-    int64_t queue_depth() const;
 
    private:
     struct Item {

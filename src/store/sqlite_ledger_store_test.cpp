@@ -339,6 +339,45 @@ TEST_F(StoreTest, SuspendedUsersCannotSpendButHoldsSettle) {
     ExpectAuditClean();
 }
 
+// Limits at their edges, on a clock moved by hand.
+TEST_F(StoreTest, SignInTokensResendIntervalAndLifetime) {
+    const QueuedMail mail{"magic_link", "s", "t", "h"};
+    ASSERT_TRUE(*database_->CreateSignInToken("ada@example.com", "magic_link", "h1", 1000, 60'000, mail));
+    clock_.Advance(59'999);
+    EXPECT_FALSE(*database_->CreateSignInToken("ada@example.com", "magic_link", "h2", 1000, 60'000, mail));
+    clock_.Advance(1);
+    EXPECT_TRUE(*database_->CreateSignInToken("ada@example.com", "magic_link", "h3", 1000, 60'000, mail));
+    // Lifetime: usable one millisecond before expiry, not at it; and of its own purpose only.
+    EXPECT_FALSE(*database_->RedeemSignInToken("h3", "verify_email"));
+    clock_.Advance(1000);
+    EXPECT_FALSE(*database_->RedeemSignInToken("h3", "magic_link"));
+    ASSERT_TRUE(*database_->CreateSignInToken("ada@example.com", "magic_link", "h4", 1000, 0, mail));
+    clock_.Advance(999);
+    EXPECT_EQ(**database_->RedeemSignInToken("h4", "magic_link"), "ada@example.com");
+    EXPECT_FALSE(*database_->RedeemSignInToken("h4", "magic_link"));  // single use
+}
+
+TEST_F(StoreTest, SessionIdleAndAbsoluteTimeouts) {
+    constexpr int64_t kIdle = 10 * 60'000;
+    constexpr int64_t kAbsolute = 30 * 60'000;
+    ASSERT_TRUE(database_->CreateSession(user_, "s1", "csrf"));
+    // Seen within the idle time: alive, and each look (a minute apart) extends it.
+    for (int i = 0; i < 2; ++i) {
+        clock_.Advance(kIdle - 1);
+        ASSERT_TRUE(*database_->FindSession("s1", kIdle, kAbsolute)) << i;
+    }
+    clock_.Advance(kIdle);  // idle exactly the limit: ended
+    EXPECT_FALSE(*database_->FindSession("s1", kIdle, kAbsolute));
+    // However busy, a session ends at the absolute limit.
+    ASSERT_TRUE(database_->CreateSession(user_, "s2", "csrf"));
+    for (int64_t elapsed = 0; elapsed + 5 * 60'000 < kAbsolute; elapsed += 5 * 60'000) {
+        clock_.Advance(5 * 60'000);
+        ASSERT_TRUE(*database_->FindSession("s2", kIdle, kAbsolute));
+    }
+    clock_.Advance(5 * 60'000);  // created exactly kAbsolute ago
+    EXPECT_FALSE(*database_->FindSession("s2", kIdle, kAbsolute));
+}
+
 TEST_F(StoreTest, UsersAndTokens) {
     EXPECT_EQ(database_->CreateUser("ada@example.com", "user").error().code, ErrorCode::kAlreadyExists);
     auto token = database_->CreateApiToken("service", "billing");
