@@ -9,7 +9,7 @@ packages=(
     libssl-dev libsqlite3-dev sqlite3 libtoml11-dev libcli11-dev libspdlog-dev libfmt-dev
     libcurl4-openssl-dev
     libgtest-dev libgmock-dev googletest libbenchmark-dev
-    python3 python3-aiosmtpd wrk curl
+    python3 python3-aiosmtpd python3-websockets wrk curl
 )
 
 missing=()

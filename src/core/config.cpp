@@ -30,6 +30,16 @@ std::vector<Field> Fields(Config& c) {
         {"server", "idle_timeout_seconds", &c.server.idle_timeout_seconds},
         {"server", "shutdown_grace_seconds", &c.server.shutdown_grace_seconds},
         {"server", "public_url", &c.server.public_url},
+        {"server", "ws_message_bytes_max", &c.server.ws_message_bytes_max},
+        {"server", "ws_messages_per_second", &c.server.ws_messages_per_second},
+        {"server", "stream_outbox_max", &c.server.stream_outbox_max},
+        {"session", "checkpoint_interval_seconds", &c.session.checkpoint_interval_seconds},
+        {"session", "checkpoint_batch_max", &c.session.checkpoint_batch_max},
+        {"session", "rate_per_minute", &c.session.rate_per_minute},
+        {"session", "preauth_credits", &c.session.preauth_credits},
+        {"session", "concurrent_max", &c.session.concurrent_max},
+        {"session", "hold_ttl_seconds", &c.session.hold_ttl_seconds},
+        {"session", "allowed_origins", &c.session.allowed_origins},
         {"beta", "cap", &c.beta.cap},
         {"beta", "initial_credits", &c.beta.initial_credits},
         {"beta", "invitation_ttl_days", &c.beta.invitation_ttl_days},
@@ -177,6 +187,15 @@ Status Config::Validate() const {
              {server.connections_max, "server.connections_max"},
              {server.idle_timeout_seconds, "server.idle_timeout_seconds"},
              {server.shutdown_grace_seconds, "server.shutdown_grace_seconds"},
+             {server.ws_message_bytes_max, "server.ws_message_bytes_max"},
+             {server.ws_messages_per_second, "server.ws_messages_per_second"},
+             {server.stream_outbox_max, "server.stream_outbox_max"},
+             {session.checkpoint_interval_seconds, "session.checkpoint_interval_seconds"},
+             {session.checkpoint_batch_max, "session.checkpoint_batch_max"},
+             {session.rate_per_minute, "session.rate_per_minute"},
+             {session.preauth_credits, "session.preauth_credits"},
+             {session.concurrent_max, "session.concurrent_max"},
+             {session.hold_ttl_seconds, "session.hold_ttl_seconds"},
              {database.read_connections, "database.read_connections"},
              {database.busy_timeout_ms, "database.busy_timeout_ms"},
              {ledger.queue_max, "ledger.queue_max"},
@@ -209,6 +228,15 @@ Status Config::Validate() const {
     if (log.level != "trace" && log.level != "debug" && log.level != "info" &&
         log.level != "warn" && log.level != "error") {
         return Invalid("log.level must be one of trace, debug, info, warn, error");
+    }
+    if (session.hold_ttl_seconds <= 2 * session.checkpoint_interval_seconds ||
+        session.hold_ttl_seconds > ledger.hold_ttl_seconds_max) {
+        return Invalid("session.hold_ttl_seconds must exceed twice the checkpoint interval and be "
+                       "at most ledger.hold_ttl_seconds_max");
+    }
+    if (session.preauth_credits > ledger.amount_max || session.rate_per_minute > ledger.amount_max) {
+        return Invalid("session.preauth_credits and session.rate_per_minute must be at most "
+                       "ledger.amount_max");
     }
     if (auth.sign_in_resend_seconds < 0) {
         return Invalid("auth.sign_in_resend_seconds must not be negative");

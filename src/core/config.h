@@ -29,7 +29,34 @@ struct Config {
         int64_t shutdown_grace_seconds = 10;
         // Where people reach this server: links in mails start with it. https:// in production.
         std::string public_url = "http://127.0.0.1:8080";
+        // Largest WebSocket message accepted; a larger one closes the connection with 1009.
+        int64_t ws_message_bytes_max = 64 << 10;
+        // WebSocket messages a client may send per second (counted per whole second); more
+        // closes the connection with 1008.
+        int64_t ws_messages_per_second = 100;
+        // Messages queued to one WebSocket or event-stream client; a client that lets more
+        // pile up is too slow and is dropped.
+        int64_t stream_outbox_max = 256;
     } server;
+    struct Session {
+        // How often the checkpoint worker charges every live session.
+        int64_t checkpoint_interval_seconds = 30;
+        // Sessions charged per ledger round trip by the worker.
+        int64_t checkpoint_batch_max = 4096;
+        // Price of live dubbing, credits per minute of session time (charged to the millisecond,
+        // rounded down over the whole session).
+        int64_t rate_per_minute = 60;
+        // Credits held when a session starts; a wallet with less available is refused (4003).
+        int64_t preauth_credits = 60;
+        // Live sessions one user may have open at once; one more closes with 4009.
+        int64_t concurrent_max = 2;
+        // Lifetime of a session's hold, renewed at every checkpoint; after an outage longer than
+        // this, the unsettled part of a session's last interval is not charged.
+        int64_t hold_ttl_seconds = 3600;
+        // Origins (scheme://host[:port], comma-separated) whose pages may open a live session
+        // with the session cookie. Empty: only server.public_url's origin.
+        std::string allowed_origins;
+    } session;
     struct Beta {
         // New invitations are refused once users with role `user` plus open, unexpired
         // invitations for role `user` reach this (admins take no seat; `users create` is an

@@ -57,4 +57,13 @@ HttpResponse ProblemResponse(const Problem& problem, const HttpRequest* request)
     return HttpResponse{problem.status, "application/problem+json", boost::json::serialize(body), {}};
 }
 
+std::string SseEvent(std::string_view name, std::string_view data) {
+    std::string event = "event: ";
+    event += name;
+    event += "\ndata: ";
+    event += data;
+    event += "\n\n";
+    return event;
+}
+
 }  // namespace beta500::http

@@ -5,11 +5,14 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "http/stream.h"
 
 namespace beta500::http {
 
@@ -33,6 +36,10 @@ struct HttpResponse {
     std::string content_type = "application/json";
     std::string body;
     std::vector<std::pair<std::string, std::string>> headers;
+    // Set to keep the connection as a WebSocket (the request must be an upgrade) or an event
+    // stream; status, body and content type are then the server's.
+    std::shared_ptr<StreamHandler> stream;
+    StreamKind stream_kind = StreamKind::kWebSocket;
 };
 
 // Sends the response for one request. Must be called exactly once, from any thread.

@@ -5,7 +5,10 @@
 #include <boost/asio.hpp>
 #include <boost/beast.hpp>
 #include <boost/url.hpp>
+#include <array>
 #include <chrono>
+#include <deque>
+#include <optional>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -50,11 +53,125 @@ std::string Lower(std::string_view text) {
     return out;
 }
 
-// One connection's shared bits, so Shutdown can interrupt a connection waiting for a request.
+// How often an idle event stream sends a comment, so proxies keep it and dead peers show.
+constexpr auto kEventStreamKeepAlive = std::chrono::seconds(15);
+// Time allowed for a WebSocket opening or closing handshake.
+constexpr auto kWebSocketHandshakeTimeout = std::chrono::seconds(10);
+
+// The server's side of one stream: a bounded outbox under a mutex, drained by a writer coroutine
+// on the connection's strand, which a timer wakes.
+class StreamChannel : public Channel, public std::enable_shared_from_this<StreamChannel> {
+   public:
+    struct Message {
+        std::string data;
+        bool binary = false;
+    };
+    using Executor = asio::any_io_executor;
+
+    StreamChannel(Executor executor, size_t outbox_max)
+        : executor_(executor), wake_(executor), outbox_max_(outbox_max) {}
+
+    bool Send(std::string data, bool binary) override {
+        {
+            std::lock_guard lock(mutex_);
+            if (closing_) {
+                return false;
+            }
+            if (outbox_.size() >= outbox_max_) {
+                // The client does not read: it could not take a close frame either, so the
+                // connection is cut.
+                closing_ = true;
+                close_code_ = kClosePolicy;
+                outbox_.clear();
+                asio::post(executor_, [self = shared_from_this()] {
+                    if (self->abort_) {
+                        self->abort_();
+                    }
+                });
+                return false;
+            }
+            outbox_.push_back({std::move(data), binary});
+        }
+        Wake();
+        return true;
+    }
+
+    void Close(uint16_t code, std::string reason) override {
+        {
+            std::lock_guard lock(mutex_);
+            if (closing_) {
+                return;
+            }
+            closing_ = true;
+            close_code_ = code;
+            close_reason_ = std::move(reason);
+        }
+        Wake();
+    }
+
+    // Writer side (on the strand). The next message, or nothing when the outbox is empty.
+    std::optional<Message> Next() {
+        std::lock_guard lock(mutex_);
+        if (outbox_.empty()) {
+            return std::nullopt;
+        }
+        Message message = std::move(outbox_.front());
+        outbox_.pop_front();
+        return message;
+    }
+    bool closing() const {
+        std::lock_guard lock(mutex_);
+        return closing_;
+    }
+    uint16_t close_code() const {
+        std::lock_guard lock(mutex_);
+        return close_code_;
+    }
+    std::string close_reason() const {
+        std::lock_guard lock(mutex_);
+        return close_reason_;
+    }
+    // The read side saw the end: nothing more is sent.
+    void Ended() {
+        {
+            std::lock_guard lock(mutex_);
+            closing_ = true;
+            outbox_.clear();
+        }
+        Wake();
+    }
+    // Waits until woken or `timeout` passes; returns whether it timed out.
+    asio::awaitable<bool> Wait(std::chrono::steady_clock::duration timeout) {
+        wake_.expires_after(timeout);
+        auto [error] = co_await wake_.async_wait(kAwait);
+        co_return !error;
+    }
+    // Cuts the connection (set by the server; runs on the strand).
+    std::function<void()> abort_;
+
+   private:
+    void Wake() {
+        asio::post(executor_, [self = shared_from_this()] { self->wake_.cancel(); });
+    }
+
+    Executor executor_;
+    asio::steady_timer wake_;  // strand only
+    const size_t outbox_max_;
+    mutable std::mutex mutex_;
+    std::deque<Message> outbox_;  // GUARDED_BY(mutex_)
+    bool closing_ = false;        // GUARDED_BY(mutex_)
+    uint16_t close_code_ = kCloseNormal;  // GUARDED_BY(mutex_)
+    std::string close_reason_;    // GUARDED_BY(mutex_)
+};
+
+// One connection's shared bits, so Shutdown can interrupt a connection waiting for a request
+// and close its stream.
 struct Connection {
     explicit Connection(tcp::socket socket) : stream(std::move(socket)) {}
     beast::tcp_stream stream;
     std::atomic<bool> reading{false};
+    std::mutex channel_mutex;
+    std::weak_ptr<StreamChannel> channel;  // GUARDED_BY(channel_mutex)
 };
 
 // Calls `handler` and completes with its response, resumed on the caller's executor.
@@ -128,6 +245,14 @@ struct Server::Impl {
                                            const std::string& request_id, const std::string& remote,
                                            std::string& route);
     asio::awaitable<void> Drain();
+    // Serve the connection as a WebSocket or an event stream, until it ends.
+    asio::awaitable<void> ServeWebSocket(std::shared_ptr<Connection> connection,
+                                         bhttp::request<bhttp::string_body> upgrade,
+                                         std::shared_ptr<StreamHandler> handler);
+    asio::awaitable<void> ServeEventStream(std::shared_ptr<Connection> connection,
+                                           std::string request_id,
+                                           std::shared_ptr<StreamHandler> handler);
+    std::shared_ptr<StreamChannel> OpenChannel(Connection& connection);
     void Record(const std::string& route, const std::string& method, int status, double seconds);
 
     const Config::Server config;
@@ -252,6 +377,24 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection> connection
             method = std::string(message.method_string());
             keep_alive = message.keep_alive() && !draining;
             response = co_await Dispatch(message, request_id, remote, route);
+            if (response.stream && response.stream_kind == StreamKind::kWebSocket &&
+                !beast::websocket::is_upgrade(message)) {
+                response = ProblemResponse(
+                    {426, "upgrade_required", "this resource is a WebSocket: send an upgrade request"});
+                response.headers.emplace_back("Upgrade", "websocket");
+            }
+            if (response.stream) {
+                const int status = response.stream_kind == StreamKind::kWebSocket ? 101 : 200;
+                Record(route, method, status, 0);
+                spdlog::info("msg=\"stream opened\" request_id={} remote={} route={} status={}",
+                             request_id, remote, LogQuote(route), status);
+                if (response.stream_kind == StreamKind::kWebSocket) {
+                    co_await ServeWebSocket(connection, parser.release(), std::move(response.stream));
+                } else {
+                    co_await ServeEventStream(connection, request_id, std::move(response.stream));
+                }
+                co_return;
+            }
         } else if (read_error == bhttp::error::body_limit) {
             route = "rejected";
             response = ProblemResponse({413, "payload_too_large",
@@ -294,6 +437,149 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection> connection
     }
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
     stream.socket().close(ignored);
+}
+
+std::shared_ptr<StreamChannel> Server::Impl::OpenChannel(Connection& connection) {
+    auto channel = std::make_shared<StreamChannel>(connection.stream.get_executor(),
+                                                   static_cast<size_t>(config.stream_outbox_max));
+    std::lock_guard lock(connection.channel_mutex);
+    connection.channel = channel;
+    return channel;
+}
+
+asio::awaitable<void> Server::Impl::ServeWebSocket(std::shared_ptr<Connection> connection,
+                                                   bhttp::request<bhttp::string_body> upgrade,
+                                                   std::shared_ptr<StreamHandler> handler) {
+    namespace websocket = beast::websocket;
+    auto ws = std::make_shared<websocket::stream<beast::tcp_stream>>(std::move(connection->stream));
+    beast::get_lowest_layer(*ws).expires_never();
+    websocket::stream_base::timeout timeouts{};
+    timeouts.handshake_timeout = kWebSocketHandshakeTimeout;
+    timeouts.idle_timeout = std::chrono::seconds(config.idle_timeout_seconds);
+    timeouts.keep_alive_pings = true;  // a ping at half the idle time keeps a quiet client
+    ws->set_option(timeouts);
+    ws->read_message_max(static_cast<uint64_t>(config.ws_message_bytes_max));
+    auto [accept_error] = co_await ws->async_accept(upgrade, kAwait);
+    if (accept_error) {
+        co_return;
+    }
+    auto channel = OpenChannel(*connection);
+    channel->abort_ = [ws] {
+        beast::error_code ignored;
+        beast::get_lowest_layer(*ws).socket().close(ignored);
+    };
+    handler->OnOpen(channel);
+    asio::co_spawn(
+        ws->get_executor(),
+        [ws, channel]() -> asio::awaitable<void> {
+            for (;;) {
+                if (auto message = channel->Next()) {
+                    ws->binary(message->binary);
+                    auto [error, sent] = co_await ws->async_write(asio::buffer(message->data), kAwait);
+                    if (error) {
+                        break;
+                    }
+                    continue;
+                }
+                if (channel->closing()) {
+                    if (ws->is_open()) {
+                        websocket::close_reason reason(channel->close_code());
+                        reason.reason = channel->close_reason().substr(0, 123);
+                        co_await ws->async_close(reason, kAwait);
+                    }
+                    break;
+                }
+                co_await channel->Wait(std::chrono::hours(24));
+            }
+        },
+        LogFailure("websocket writer failed"));
+    // Messages per whole second, against the limit.
+    int64_t window = -1;
+    int64_t in_window = 0;
+    uint16_t code = kCloseAbnormal;
+    for (;;) {
+        beast::flat_buffer buffer;
+        auto [error, bytes] = co_await ws->async_read(buffer, kAwait);
+        if (error) {
+            if (channel->closing()) {
+                code = channel->close_code();
+            } else if (error == websocket::error::closed) {
+                code = ws->reason().code;
+            } else if (error == websocket::error::message_too_big) {
+                code = kCloseTooBig;
+            }
+            break;
+        }
+        const int64_t second = std::chrono::duration_cast<std::chrono::seconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count();
+        in_window = second == window ? in_window + 1 : 1;
+        window = second;
+        if (in_window > config.ws_messages_per_second) {
+            channel->Close(kClosePolicy, "message rate limit exceeded");
+        }
+        if (!channel->closing()) {
+            handler->OnMessage(beast::buffers_to_string(buffer.data()), ws->got_binary());
+        }
+    }
+    channel->Ended();
+    handler->OnClose(code);
+}
+
+asio::awaitable<void> Server::Impl::ServeEventStream(std::shared_ptr<Connection> connection,
+                                                     std::string request_id,
+                                                     std::shared_ptr<StreamHandler> handler) {
+    auto& stream = connection->stream;
+    stream.expires_never();
+    auto channel = OpenChannel(*connection);
+    channel->abort_ = [connection] {
+        beast::error_code ignored;
+        connection->stream.socket().close(ignored);
+    };
+    // The body is delimited by the connection's end, so events go out as they are.
+    std::string head =
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"
+        "X-Content-Type-Options: nosniff\r\nConnection: close\r\nX-Request-Id: " +
+        request_id + "\r\n\r\n";
+    auto [head_error, head_bytes] = co_await asio::async_write(stream, asio::buffer(head), kAwait);
+    if (head_error) {
+        co_return;
+    }
+    handler->OnOpen(channel);
+    // The client sends nothing more: a read completes when it leaves.
+    asio::co_spawn(
+        stream.get_executor(),
+        [connection, channel]() -> asio::awaitable<void> {
+            std::array<char, 512> ignored;
+            co_await connection->stream.async_read_some(asio::buffer(ignored), kAwait);
+            channel->Ended();
+        },
+        LogFailure("event stream reader failed"));
+    for (;;) {
+        if (auto message = channel->Next()) {
+            auto [error, sent] = co_await asio::async_write(stream, asio::buffer(message->data), kAwait);
+            if (error) {
+                break;
+            }
+            continue;
+        }
+        if (channel->closing()) {
+            break;
+        }
+        if (co_await channel->Wait(kEventStreamKeepAlive)) {
+            static const std::string kKeepAlive = ": keep-alive\n\n";
+            auto [error, sent] = co_await asio::async_write(stream, asio::buffer(kKeepAlive), kAwait);
+            if (error) {
+                break;
+            }
+        }
+    }
+    const uint16_t code = channel->close_code();
+    channel->Ended();
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream.socket().close(ignored);
+    handler->OnClose(code);
 }
 
 asio::awaitable<void> Server::Impl::Refuse(tcp::socket socket) {
@@ -361,6 +647,10 @@ asio::awaitable<void> Server::Impl::Drain() {
                         connection->stream.cancel();
                     }
                 });
+                std::lock_guard channel_lock(connection->channel_mutex);
+                if (auto channel = connection->channel.lock()) {
+                    channel->Close(kCloseGoingAway, "server shutting down");
+                }
             }
         }
     }

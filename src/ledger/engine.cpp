@@ -169,6 +169,17 @@ Rejection Validate(const Operation& operation, const Limits& limits, int64_t now
                 return CheckReason(op.reason);
             } else if constexpr (std::is_same_v<T, ExpireDue>) {
                 return op.limit > 0 ? Rejection::kNone : Rejection::kInvalidAmount;
+            } else if constexpr (std::is_same_v<T, Meter>) {
+                if (op.total < 0 || op.reserve < 0 || op.total > limits.balance_max) {
+                    return Rejection::kInvalidAmount;
+                }
+                if (op.reserve > limits.amount_max) {
+                    return Rejection::kAmountTooLarge;
+                }
+                if (!op.final && (op.ttl_seconds <= 0 || op.ttl_seconds > limits.hold_ttl_seconds_max)) {
+                    return Rejection::kInvalidTtl;
+                }
+                return Rejection::kNone;
             } else {
                 return Rejection::kNone;
             }
@@ -197,6 +208,8 @@ Outcome Engine::Apply(const Operation& operation, const Context& context) {
                 return ApplyRelease(op, context);
             } else if constexpr (std::is_same_v<T, Adjust>) {
                 return ApplyAdjust(op, context);
+            } else if constexpr (std::is_same_v<T, Meter>) {
+                return ApplyMeter(op, context);
             } else {
                 B5_ASSERT(false, "ExpireDue and Enroll are driven by the writer, not Apply");
             }
@@ -449,13 +462,18 @@ Outcome Engine::ApplyIncrement(const Increment& op, const Context& context) {
     if (wallet.available() < op.amount) {
         return Insufficient(wallet, op.amount);
     }
-    Transfer& transfer =
-        Post(wallet, System(UsageAccountName(hold->feature)), op.amount, TransferKind::kHold, context);
-    transfer.hold_id = hold->id;
-    transfer.feature = hold->feature;
-    hold->amount += op.amount;
-    batch_.dirty_holds.insert(hold->id);
+    Transfer& transfer = Reserve(*hold, wallet, op.amount, context);
     return HoldAnswer({{"transfer_id", std::to_string(transfer.id)}}, *hold, wallet);
+}
+
+Transfer& Engine::Reserve(Hold& hold, Account& wallet, int64_t amount, const Context& context) {
+    Transfer& transfer =
+        Post(wallet, System(UsageAccountName(hold.feature)), amount, TransferKind::kHold, context);
+    transfer.hold_id = hold.id;
+    transfer.feature = hold.feature;
+    hold.amount += amount;
+    batch_.dirty_holds.insert(hold.id);
+    return transfer;
 }
 
 Outcome Engine::ApplyCapture(const Capture& op, const Context& context) {
@@ -536,6 +554,51 @@ Outcome Engine::ApplyAdjust(const Adjust& op, const Context& context) {
                                   {"user_id", std::to_string(op.user_id)},
                                   {"amount", op.amount},
                                   {"balance", BalanceJson(*wallet)}})};
+}
+
+Outcome Engine::ApplyMeter(const Meter& op, const Context& context) {
+    Hold* hold = nullptr;
+    if (auto refused = FindOpenHold(op.hold_id, context, hold)) {
+        return *refused;
+    }
+    Account& wallet = *state_.FindAccount(hold->account_id);
+    const int64_t due = std::max<int64_t>(0, op.total - hold->captured);
+    if (due > hold->remaining()) {
+        const int64_t top_up = std::min(due - hold->remaining(), wallet.available());
+        if (top_up > 0) {
+            Reserve(*hold, wallet, top_up, context);
+        }
+    }
+    const int64_t charge = std::min(due, hold->remaining());
+    json::object body{{"charged", charge}};
+    if (charge > 0) {
+        Transfer& transfer = Post(wallet, System(UsageAccountName(hold->feature)), charge,
+                                  TransferKind::kCapture, context);
+        transfer.hold_id = hold->id;
+        transfer.feature = hold->feature;
+        hold->captured += charge;
+        Burn(wallet, charge);
+        batch_.dirty_holds.insert(hold->id);
+        body["transfer_id"] = std::to_string(transfer.id);
+    }
+    bool exhausted = charge < due;
+    if (!op.final && !exhausted) {
+        if (op.reserve > hold->remaining()) {
+            const int64_t more = std::min(op.reserve - hold->remaining(), wallet.available());
+            if (more > 0) {
+                Reserve(*hold, wallet, more, context);
+            }
+        }
+        // Nothing left to run the next interval on: the session ends now, not one interval later.
+        exhausted = op.reserve > 0 && hold->remaining() == 0;
+        hold->expires_at_ms = context.now_ms + op.ttl_seconds * 1000;
+        batch_.dirty_holds.insert(hold->id);
+    }
+    if (op.final || exhausted) {
+        ResolveHold(*hold, wallet, HoldStatus::kCaptured, context);
+    }
+    body["exhausted"] = exhausted;
+    return HoldAnswer(std::move(body), *hold, wallet);
 }
 
 }  // namespace beta500::ledger

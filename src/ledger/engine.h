@@ -76,6 +76,9 @@ class Engine {
     Outcome ApplyCapture(const Capture& op, const Context& context);
     Outcome ApplyRelease(const Release& op, const Context& context);
     Outcome ApplyAdjust(const Adjust& op, const Context& context);
+    Outcome ApplyMeter(const Meter& op, const Context& context);
+    // Moves `amount` more of the wallet's available credits into the hold.
+    Transfer& Reserve(Hold& hold, Account& wallet, int64_t amount, const Context& context);
 
     // Releases what the hold has left (if anything) and resolves it; returns the release.
     Transfer* ResolveHold(Hold& hold, Account& wallet, HoldStatus status, const Context& context);

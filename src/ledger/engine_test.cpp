@@ -257,6 +257,73 @@ TEST_F(EngineTest, RejectionsChangeNothing) {
     EXPECT_EQ(Wallet().available(), before.available());
 }
 
+TEST_F(EngineTest, MeterChargesToACumulativeTotalAndKeepsTheNextIntervalHeld) {
+    ASSERT_EQ(Do(Grant{kUser, 500, {}, "r"}).rejection, Rejection::kNone);
+    const int64_t hold = HoldId(Do(Authorize{kUser, 60, 90, "live_dubbing", "session:1"}));
+    const Outcome first = Do(Meter{hold, 30, 60, 90, false});
+    ASSERT_EQ(first.rejection, Rejection::kNone);
+    EXPECT_EQ(Body(first).at("charged").as_int64(), 30);
+    EXPECT_FALSE(Body(first).at("exhausted").as_bool());
+    EXPECT_EQ(Body(first).at("hold").at("remaining").as_int64(), 60);  // topped back up
+    EXPECT_EQ(Wallet().posted(), 470);
+    EXPECT_EQ(Wallet().available(), 410);
+    // The same total again charges nothing; a lower one never refunds.
+    EXPECT_EQ(Body(Do(Meter{hold, 30, 60, 90, false})).at("charged").as_int64(), 0);
+    EXPECT_EQ(Body(Do(Meter{hold, 10, 60, 90, false})).at("charged").as_int64(), 0);
+    // A late checkpoint owes more than the hold has left: the hold grows to cover it.
+    EXPECT_EQ(Body(Do(Meter{hold, 130, 60, 90, false})).at("charged").as_int64(), 100);
+    EXPECT_EQ(state_.FindHold(hold)->expires_at_ms, now_ + 90'000);
+    const Outcome last = Do(Meter{hold, 145, 0, 0, true});
+    EXPECT_EQ(Body(last).at("charged").as_int64(), 15);
+    EXPECT_EQ(Body(last).at("hold").at("status").as_string(), "captured");
+    EXPECT_EQ(Wallet().posted(), 355);
+    EXPECT_EQ(Wallet().available(), 355);
+    EXPECT_EQ(Do(Meter{hold, 200, 0, 0, true}).rejection, Rejection::kHoldAlreadyResolved);
+    ExpectBalanced();
+}
+
+TEST_F(EngineTest, MeterChargesWhatIsLeftWhenTheWalletRunsOut) {
+    ASSERT_EQ(Do(Grant{kUser, 100, {}, "r"}).rejection, Rejection::kNone);
+    const int64_t hold = HoldId(Do(Authorize{kUser, 60, 90, "live_dubbing", ""}));
+    // 60 charged, 40 more held: exactly covered, not exhausted yet.
+    const Outcome covered = Do(Meter{hold, 60, 60, 90, false});
+    EXPECT_FALSE(Body(covered).at("exhausted").as_bool());
+    EXPECT_EQ(Body(covered).at("hold").at("remaining").as_int64(), 40);
+    // 61 due with 40 held and nothing else: 40 charged, wallet at exactly zero.
+    const Outcome short_by = Do(Meter{hold, 121, 60, 90, false});
+    EXPECT_EQ(Body(short_by).at("charged").as_int64(), 40);
+    EXPECT_TRUE(Body(short_by).at("exhausted").as_bool());
+    EXPECT_EQ(Body(short_by).at("hold").at("status").as_string(), "captured");
+    EXPECT_EQ(Wallet().posted(), 0);
+    EXPECT_EQ(Wallet().available(), 0);
+    ExpectBalanced();
+}
+
+TEST_F(EngineTest, MeterEndsTheSessionWhenNothingIsLeftForTheNextInterval) {
+    ASSERT_EQ(Do(Grant{kUser, 60, {}, "r"}).rejection, Rejection::kNone);
+    const int64_t hold = HoldId(Do(Authorize{kUser, 60, 90, "live_dubbing", ""}));
+    const Outcome all = Do(Meter{hold, 60, 60, 90, false});
+    EXPECT_EQ(Body(all).at("charged").as_int64(), 60);
+    EXPECT_TRUE(Body(all).at("exhausted").as_bool());
+    EXPECT_EQ(Wallet().available(), 0);
+    ExpectBalanced();
+}
+
+TEST_F(EngineTest, MeterLimits) {
+    ASSERT_EQ(Do(Grant{kUser, 100, {}, "r"}).rejection, Rejection::kNone);
+    const int64_t hold = HoldId(Do(Authorize{kUser, 60, 90, "live_dubbing", ""}));
+    EXPECT_EQ(Do(Meter{hold, -1, 0, 90, false}).rejection, Rejection::kInvalidAmount);
+    EXPECT_EQ(Do(Meter{hold, 0, -1, 90, false}).rejection, Rejection::kInvalidAmount);
+    EXPECT_EQ(Do(Meter{hold, 0, 1001, 90, false}).rejection, Rejection::kAmountTooLarge);
+    EXPECT_EQ(Do(Meter{hold, 0, 10, 0, false}).rejection, Rejection::kInvalidTtl);
+    EXPECT_EQ(Do(Meter{hold, 0, 10, 3601, false}).rejection, Rejection::kInvalidTtl);
+    EXPECT_EQ(Do(Meter{hold, 0, 10, 3600, false}).rejection, Rejection::kNone);
+    EXPECT_EQ(Do(Meter{999, 0, 0, 0, true}).rejection, Rejection::kHoldNotFound);
+    now_ += 3601 * 1000;
+    EXPECT_EQ(Do(Meter{hold, 10, 0, 0, true}).rejection, Rejection::kHoldExpired);
+    ExpectBalanced();
+}
+
 TEST(RejectionNames, AreStableAndDistinct) {
     EXPECT_EQ(static_cast<int>(Rejection::kInsufficientCredits), 40);
     EXPECT_EQ(RejectionName(Rejection::kInsufficientCredits), "insufficient_credits");

@@ -76,8 +76,9 @@ std::string UsageAccountName(std::string_view feature) {
 }
 
 std::string_view OperationName(const Operation& operation) {
-    static constexpr std::array<std::string_view, 9> kNames = {
-        "grant", "deduct", "authorize", "increment", "capture", "release", "adjust", "expire", "enroll"};
+    static constexpr std::array<std::string_view, 10> kNames = {
+        "grant",  "deduct", "authorize", "increment", "capture",
+        "release", "adjust", "expire",   "enroll",    "meter"};
     return kNames.at(operation.index());
 }
 
@@ -118,6 +119,9 @@ std::string CanonicalRequest(const Operation& operation) {
                 Put(out, op.user_id), Put(out, op.amount), Put(out, op.reason);
             } else if constexpr (std::is_same_v<T, Enroll>) {
                 Put(out, op.email);
+            } else if constexpr (std::is_same_v<T, Meter>) {
+                Put(out, op.hold_id), Put(out, op.total), Put(out, op.reserve);
+                Put(out, op.ttl_seconds), Put(out, op.final ? 1 : 0);
             } else {
                 Put(out, op.limit);
             }

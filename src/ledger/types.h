@@ -159,6 +159,19 @@ struct Adjust {
 struct ExpireDue {
     int64_t limit = 0;
 };
+// Charges a metered hold (a live session) up to a cumulative total: captures what `total`
+// exceeds the hold's captured credits, topping the hold up from the wallet when it falls short,
+// as far as the wallet allows. Then either keeps `reserve` credits held for the next interval
+// with a fresh TTL, or (when final, or when the wallet could not cover the charge or the next
+// interval) releases the rest and resolves the hold. Charging to a cumulative total makes a
+// repeated call a no-op.
+struct Meter {
+    int64_t hold_id = 0;
+    int64_t total = 0;
+    int64_t reserve = 0;
+    int64_t ttl_seconds = 0;
+    bool final = false;
+};
 // Enrolls the person with this (normalized, verified) email: in the batch's one transaction the
 // store creates the user and wallet and consumes the open invitation, and the engine posts the
 // invitation's grant. An existing user is answered as is, with no second grant.
@@ -167,7 +180,8 @@ struct Enroll {
 };
 
 using Operation =
-    std::variant<Grant, Deduct, Authorize, Increment, Capture, Release, Adjust, ExpireDue, Enroll>;
+    std::variant<Grant, Deduct, Authorize, Increment, Capture, Release, Adjust, ExpireDue, Enroll,
+                 Meter>;
 
 std::string_view OperationName(const Operation& operation);
 // A canonical encoding of the operation's fields, hashed to detect key reuse with another body.

@@ -163,6 +163,20 @@ void Writer::ProcessBatch(std::deque<Item>& items) {
         }
     }
     if (committed) {
+        if (options_.on_commit) {
+            std::vector<WalletBalance> changed;
+            for (int64_t account_id : batch.dirty_accounts) {
+                const Account* account = state_.FindAccount(account_id);
+                if (account != nullptr && account->is_wallet()) {
+                    changed.push_back({*account->user_id, account->available(),
+                                       account->debits_pending, account->posted(),
+                                       account->credits_posted});
+                }
+            }
+            if (!changed.empty()) {
+                options_.on_commit(changed);
+            }
+        }
         state_.Prune(batch.prunable_accounts);
         if (state_.account_count() > kCachedAccountsMax) {
             state_.Clear();

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "core/clock.h"
 #include "core/result.h"
@@ -39,10 +40,22 @@ struct Response {
     bool replayed = false;  // answered from the idempotency record
 };
 
+// A wallet's balance right after a commit that changed it.
+struct WalletBalance {
+    int64_t user_id = 0;
+    int64_t available = 0;
+    int64_t held = 0;
+    int64_t posted = 0;
+    int64_t received = 0;  // every credit ever put in: grants and positive adjustments
+};
+
 struct WriterOptions {
     // Whether a user is suspended (thread-safe, cheap: asked once per spending operation).
     // Deductions, new holds and increments of a suspended user's wallet are refused.
     std::function<bool(int64_t user_id)> is_suspended;
+    // Runs on the writer thread after each durable commit with the wallets it changed (keep it
+    // short: it delays the next batch).
+    std::function<void(const std::vector<WalletBalance>&)> on_commit;
     int64_t queue_max = 65536;
     int64_t batch_max = 4096;
     int64_t idempotency_ttl_ms = 7LL * 24 * 3600 * 1000;

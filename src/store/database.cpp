@@ -11,6 +11,7 @@
 #include "core/crypto.h"
 #include "store/migrations.h"
 #include "store/sqlite_ledger_store.h"
+#include "store/sqlite_session_store.h"
 
 namespace beta500::store {
 namespace {
@@ -111,6 +112,10 @@ std::unique_ptr<Connection> Database::OpenWriter() {
 
 std::unique_ptr<ledger::LedgerStore> Database::NewLedgerStore() {
     return std::make_unique<SqliteLedgerStore>(OpenWriter());
+}
+
+std::unique_ptr<live::SessionStore> Database::NewSessionStore() {
+    return std::make_unique<SqliteSessionStore>(OpenWriter());
 }
 
 Database::Lease Database::Read() {

@@ -18,6 +18,7 @@
 #include "core/result.h"
 #include "ledger/audit.h"
 #include "ledger/store.h"
+#include "live/session_store.h"
 #include "store/sqlite.h"
 
 namespace beta500::store {
@@ -168,6 +169,8 @@ class Database {
 
     // A store with its own write connection, for the one ledger writer.
     std::unique_ptr<ledger::LedgerStore> NewLedgerStore();
+    // A live-session store with its own connection.
+    std::unique_ptr<live::SessionStore> NewSessionStore();
 
     Result<std::optional<BalanceView>> Balance(int64_t user_id);
     Result<std::vector<TransferView>> Transfers(const TransferFilter& filter);

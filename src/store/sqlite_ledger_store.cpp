@@ -334,12 +334,14 @@ Status SqliteLedgerStore::Commit(const ledger::Batch& batch, ledger::LedgerState
                 update_lot.Bind(1, remaining).Bind(2, lot_id).Run();
             }
             Statement& update_hold = connection_->Cached(
-                "UPDATE holds SET amount = ?, captured = ?, released = ?, status = ? WHERE id = ?");
+                "UPDATE holds SET amount = ?, captured = ?, released = ?, status = ?, expires_at = ? "
+                "WHERE id = ?");
             for (int64_t id : batch.dirty_holds) {
                 const ledger::Hold* hold = state.FindHold(id);
                 B5_ASSERT(hold != nullptr, "dirty hold not in state");
                 update_hold.Bind(1, hold->amount).Bind(2, hold->captured).Bind(3, hold->released)
-                    .Bind(4, ledger::HoldStatusName(hold->status)).Bind(5, id).Run();
+                    .Bind(4, ledger::HoldStatusName(hold->status)).Bind(5, hold->expires_at_ms)
+                    .Bind(6, id).Run();
             }
             InsertRows(batch.idempotency, kIdempotencyInsert, 6,
                        [](Statement& insert, int at, const ledger::IdempotencyRecord& record) {

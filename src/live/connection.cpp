@@ -1,0 +1,132 @@
+#include "live/connection.h"
+
+#include <boost/json.hpp>
+
+namespace beta500::live {
+namespace json = boost::json;
+
+std::shared_ptr<LiveConnection> LiveConnection::ForUser(Manager& manager, DubbingEngine& engine,
+                                                        int64_t user_id) {
+    auto connection = std::make_shared<LiveConnection>(manager, engine);
+    connection->user_id_ = user_id;
+    return connection;
+}
+
+std::shared_ptr<LiveConnection> LiveConnection::Refused(Manager& manager, DubbingEngine& engine,
+                                                        uint16_t code, std::string reason) {
+    auto connection = std::make_shared<LiveConnection>(manager, engine);
+    connection->refusal_.emplace(code, std::move(reason));
+    return connection;
+}
+
+void LiveConnection::OnOpen(std::shared_ptr<http::Channel> channel) {
+    if (refusal_) {
+        channel->Close(refusal_->first, refusal_->second);
+        return;
+    }
+    {
+        std::lock_guard lock(mutex_);
+        channel_ = channel;
+    }
+    manager_.Start(user_id_, channel, [weak = weak_from_this(), this](std::shared_ptr<Session> session) {
+        auto self = weak.lock();
+        bool closed = true;
+        if (self) {
+            std::lock_guard lock(mutex_);
+            closed = closed_;
+            if (!closed) {
+                session_ = session;
+                dubbing_ = engine_.Open();
+            }
+        }
+        if (closed) {
+            manager_.End(session, EndReason::kConnectionLost, http::kCloseAbnormal);
+        }
+    });
+}
+
+void LiveConnection::Error(const std::string& code, const std::string& detail) {
+    std::lock_guard lock(mutex_);
+    if (channel_) {
+        channel_->Send(json::serialize(json::object{{"type", "error"}, {"code", code}, {"detail", detail}}));
+    }
+}
+
+void LiveConnection::Emit(DubbingOutput output) {
+    // Called under mutex_ (from OnMessage), so channel_ is stable.
+    switch (output.kind) {
+        case DubbingOutput::Kind::kAudio:
+            channel_->Send(std::move(output.data), true);
+            break;
+        case DubbingOutput::Kind::kTranscript:
+        case DubbingOutput::Kind::kTranslation:
+            channel_->Send(json::serialize(json::object{
+                {"type", output.kind == DubbingOutput::Kind::kTranscript ? "transcript" : "translation"},
+                {"text", output.data}}));
+            break;
+    }
+}
+
+void LiveConnection::OnMessage(std::string data, bool binary) {
+    std::shared_ptr<Session> session;
+    {
+        std::lock_guard lock(mutex_);
+        session = session_;
+    }
+    if (!session || session->ending) {
+        Error("not_started", "the session has not started yet, or has ended");
+        return;
+    }
+    if (binary) {
+        if (data.size() % 2 != 0) {
+            Error("invalid_audio", "audio is PCM16LE mono 16 kHz: an even number of bytes");
+            return;
+        }
+        std::lock_guard lock(mutex_);
+        dubbing_->Audio(data, [this](DubbingOutput output) { Emit(std::move(output)); });
+        return;
+    }
+    boost::system::error_code error;
+    const json::value message = json::parse(data, error);
+    const json::object* object = error ? nullptr : message.if_object();
+    const json::string* type =
+        object && object->contains("type") ? object->at("type").if_string() : nullptr;
+    if (type == nullptr) {
+        Error("invalid_message", "a text message is a JSON object with a \"type\"");
+        return;
+    }
+    if (*type == "stop") {
+        manager_.End(session, EndReason::kUserStopped, http::kCloseNormal);
+    } else if (*type == "text") {
+        const json::string* text = object->contains("text") ? object->at("text").if_string() : nullptr;
+        if (text == nullptr || text->empty()) {
+            Error("invalid_message", "a text message needs a non-empty \"text\"");
+            return;
+        }
+        std::lock_guard lock(mutex_);
+        dubbing_->Text(*text, [this](DubbingOutput output) { Emit(std::move(output)); });
+    } else {
+        Error("invalid_message", "unknown message type");
+    }
+}
+
+void LiveConnection::OnClose(uint16_t code) {
+    std::shared_ptr<Session> session;
+    {
+        std::lock_guard lock(mutex_);
+        closed_ = true;
+        session = session_;
+    }
+    if (session) {
+        // A close frame from the client is a stop; limits broken are errors; silence is a loss.
+        EndReason reason = EndReason::kConnectionLost;
+        if (code == http::kCloseNormal || code == http::kCloseGoingAway) {
+            reason = EndReason::kUserStopped;
+        } else if (code == http::kClosePolicy || code == http::kCloseTooBig) {
+            reason = EndReason::kError;
+        }
+        manager_.End(session, reason, code);
+    }
+}
+
+}  // namespace beta500::live

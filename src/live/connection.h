@@ -1,0 +1,50 @@
+// LiveConnection: one WebSocket of protocol v1 (docs/websocket.md), between the server's
+// channel, the session manager and a dubbing stream. A connection refused after the upgrade
+// (unauthenticated, not a beta user, blocked) only sends its close code.
+// Thread-safe: the server's calls and the manager's callbacks may come from different threads.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "http/stream.h"
+#include "live/dubbing.h"
+#include "live/manager.h"
+
+namespace beta500::live {
+
+class LiveConnection : public http::StreamHandler,
+                       public std::enable_shared_from_this<LiveConnection> {
+   public:
+    // A connection that starts a session for `user_id` when it opens.
+    static std::shared_ptr<LiveConnection> ForUser(Manager& manager, DubbingEngine& engine,
+                                                   int64_t user_id);
+    // A connection that closes at once with `code` and `reason`.
+    static std::shared_ptr<LiveConnection> Refused(Manager& manager, DubbingEngine& engine,
+                                                   uint16_t code, std::string reason);
+
+    void OnOpen(std::shared_ptr<http::Channel> channel) override;
+    void OnMessage(std::string data, bool binary) override;
+    void OnClose(uint16_t code) override;
+
+    LiveConnection(Manager& manager, DubbingEngine& engine) : manager_(manager), engine_(engine) {}
+
+   private:
+    void Error(const std::string& code, const std::string& detail);
+    void Emit(DubbingOutput output);
+
+    Manager& manager_;
+    DubbingEngine& engine_;
+    int64_t user_id_ = 0;
+    std::optional<std::pair<uint16_t, std::string>> refusal_;
+
+    std::mutex mutex_;
+    std::shared_ptr<http::Channel> channel_;  // GUARDED_BY(mutex_)
+    std::shared_ptr<Session> session_;        // GUARDED_BY(mutex_)
+    std::unique_ptr<DubbingStream> dubbing_;  // GUARDED_BY(mutex_)
+    bool closed_ = false;                     // GUARDED_BY(mutex_)
+};
+
+}  // namespace beta500::live

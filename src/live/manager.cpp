@@ -1,0 +1,505 @@
+#include "live/manager.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <future>
+
+#include "core/crypto.h"
+#include "core/log.h"
+#include "live/metering.h"
+#include "obs/metrics.h"
+
+namespace beta500::live {
+namespace json = boost::json;
+
+namespace {
+
+// Who the ledger records for live-session charges.
+constexpr const char* kActor = "system:live";
+// The close reason sent with 4003: what a client needs to offer a top-up.
+std::string InsufficientReason(int64_t available) {
+    return json::serialize(json::object{
+        {"code", "insufficient_credits"}, {"available", available}, {"upgrade_required", true}});
+}
+
+int64_t Int(const json::value& value, std::initializer_list<const char*> path) {
+    const json::value* at = &value;
+    for (const char* key : path) {
+        const auto* object = at->if_object();
+        if (object == nullptr || !object->contains(key)) {
+            return 0;
+        }
+        at = &object->at(key);
+    }
+    if (at->is_string()) {
+        return std::stoll(std::string(at->as_string()));
+    }
+    return at->is_int64() ? at->as_int64() : 0;
+}
+
+}  // namespace
+
+std::string_view EndReasonName(EndReason reason) {
+    switch (reason) {
+        case EndReason::kUserStopped: return "user_stopped";
+        case EndReason::kQuotaFailed: return "quota_failed";
+        case EndReason::kError: return "error";
+        case EndReason::kAdminTerminated: return "admin_terminated";
+        case EndReason::kFraudBlocked: return "fraud_blocked";
+        case EndReason::kConnectionLost: return "connection_lost";
+        case EndReason::kServerShutdown: return "server_shutdown";
+    }
+    return "error";
+}
+
+struct Manager::Metrics {
+    explicit Metrics(obs::Registry& metrics)
+        : registry(metrics),
+          cycle_seconds(metrics.GetHistogram("beta500_live_checkpoint_seconds",
+                                             "Duration of one checkpoint cycle.",
+                                             obs::LatencyBuckets())),
+          sessions_charged(metrics.GetCounter("beta500_live_sessions_charged_total",
+                                              "Session charges made by checkpoints.")),
+          credits_charged(metrics.GetCounter("beta500_live_credits_charged_total",
+                                             "Credits charged by checkpoints.")),
+          active(metrics.GetGauge("beta500_live_sessions", "Live sessions on this server.")) {}
+
+    void Ended(EndReason reason) {
+        registry
+            .GetCounter("beta500_live_sessions_ended_total", "Live sessions ended, by reason.",
+                        {{"reason", std::string(EndReasonName(reason))}})
+            .Inc();
+    }
+
+    obs::Registry& registry;
+    obs::Histogram& cycle_seconds;
+    obs::Counter& sessions_charged;
+    obs::Counter& credits_charged;
+    obs::Gauge& active;
+};
+
+Manager::Manager(ManagerOptions options, SessionStore& store, ledger::Writer& writer, EventBus& bus,
+                 ThreadPool& blocking, const Clock& clock, obs::Registry& metrics)
+    : options_(std::move(options)),
+      store_(store),
+      writer_(writer),
+      bus_(bus),
+      blocking_(blocking),
+      clock_(clock),
+      metrics_(std::make_unique<Metrics>(metrics)) {}
+
+Manager::~Manager() { Shutdown(); }
+
+ledger::Response Manager::Call(ledger::Operation operation, std::string key) {
+    return writer_.Call({std::move(operation), kActor, std::move(key)});
+}
+
+void Manager::Refuse(const std::shared_ptr<http::Channel>& channel, uint16_t code,
+                     std::string reason, std::string event) {
+    if (!event.empty()) {
+        channel->Send(std::move(event));
+    }
+    channel->Close(code, std::move(reason));
+}
+
+void Manager::Start(int64_t user_id, std::shared_ptr<http::Channel> channel, Started started) {
+    {
+        std::lock_guard lock(mutex_);
+        if (stopping_) {
+            Refuse(channel, http::kCloseGoingAway, "server shutting down", "");
+            return;
+        }
+        int64_t& count = per_user_[user_id];
+        if (count >= options_.concurrent_max) {
+            Refuse(channel, kCloseTooManySessions, "too many sessions",
+                   json::serialize(json::object{{"type", "error"},
+                                                {"code", "too_many_sessions"},
+                                                {"limit", options_.concurrent_max}}));
+            return;
+        }
+        ++count;
+    }
+    auto release_slot = [this, user_id] {
+        std::lock_guard lock(mutex_);
+        if (--per_user_[user_id] <= 0) {
+            per_user_.erase(user_id);
+        }
+        changed_.notify_all();
+    };
+    ledger::Authorize authorize{user_id, options_.preauth_credits, options_.hold_ttl_seconds,
+                                options_.feature, "live session"};
+    writer_.Submit(
+        {authorize, kActor, "live:start:" + RandomToken(16)},
+        [this, user_id, channel, started, release_slot](ledger::Response response) {
+            if (response.rejection != ledger::Rejection::kNone) {
+                release_slot();
+                if (response.rejection == ledger::Rejection::kInsufficientCredits) {
+                    const int64_t available = Int(json::parse(response.body), {"available"});
+                    json::object event{{"type", "error"},
+                                       {"code", "insufficient_credits"},
+                                       {"available", available},
+                                       {"required", options_.preauth_credits},
+                                       {"upgrade_required", true}};
+                    Refuse(channel, kCloseInsufficientCredits, InsufficientReason(available),
+                           json::serialize(event));
+                } else if (response.rejection == ledger::Rejection::kUserSuspended) {
+                    Refuse(channel, kCloseBlocked, "blocked", "");
+                } else {
+                    Refuse(channel, http::kCloseInternal, "credits unavailable; try again", "");
+                }
+                return;
+            }
+            const json::value body = json::parse(response.body);
+            const int64_t hold_id = Int(body, {"hold", "id"});
+            const int64_t available = Int(body, {"balance", "available"});
+            blocking_.Post([this, user_id, channel, started, release_slot, hold_id, available] {
+                SessionRow row;
+                row.user_id = user_id;
+                row.hold_id = hold_id;
+                row.feature = options_.feature;
+                row.rate_per_minute = options_.rate_per_minute;
+                row.instance = options_.instance;
+                row.started_at_ms = clock_.NowMs();
+                row.last_seen_at_ms = row.started_at_ms;
+                auto id = store_.Create(row);
+                if (!id) {
+                    spdlog::error("msg=\"live session not recorded\" error={}",
+                                  LogQuote(id.error().message));
+                    Call(ledger::Release{hold_id}, "live:start-failed:" + std::to_string(hold_id));
+                    release_slot();
+                    Refuse(channel, http::kCloseInternal, "session store unavailable; try again", "");
+                    return;
+                }
+                auto session = std::make_shared<Session>();
+                session->id = *id;
+                session->user_id = user_id;
+                session->hold_id = hold_id;
+                session->started_at_ms = row.started_at_ms;
+                session->rate_per_minute = row.rate_per_minute;
+                session->channel = channel;
+                session->subscription =
+                    bus_.Subscribe(user_id, [channel](std::string_view name, const std::string& data) {
+                        if (name == "credits.warning") {
+                            channel->Send(data);
+                        }
+                    });
+                bool stopping = false;
+                {
+                    std::lock_guard lock(mutex_);
+                    sessions_[session->id] = session;
+                    metrics_->active.Set(static_cast<int64_t>(sessions_.size()));
+                    stopping = stopping_;
+                }
+                channel->Send(json::serialize(json::object{
+                    {"type", "session.started"},
+                    {"protocol", 1},
+                    {"session_id", std::to_string(session->id)},
+                    {"rate_per_minute", session->rate_per_minute},
+                    {"checkpoint_interval_seconds", options_.interval_seconds},
+                    {"held", options_.preauth_credits},
+                    {"available", available}}));
+                started(session);
+                if (stopping) {
+                    End(session, EndReason::kServerShutdown, http::kCloseGoingAway);
+                }
+            });
+        });
+}
+
+void Manager::End(const std::shared_ptr<Session>& session, EndReason reason, uint16_t close_code) {
+    if (session->ending.exchange(true)) {
+        return;
+    }
+    {
+        std::lock_guard lock(mutex_);
+        ++settling_;
+    }
+    const int64_t now = clock_.NowMs();
+    const int64_t active_ms = std::max<int64_t>(0, now - session->started_at_ms);
+    ledger::Meter meter{session->hold_id, CreditsDue(active_ms, session->rate_per_minute), 0, 0, true};
+    writer_.Submit(
+        {meter, kActor, "live:" + std::to_string(session->id) + ":end"},
+        [this, session, reason, close_code, now, active_ms](ledger::Response response) {
+            int64_t available = -1;
+            if (response.rejection == ledger::Rejection::kNone) {
+                const json::value body = json::parse(response.body);
+                session->charged = Int(body, {"hold", "captured"});
+                available = Int(body, {"balance", "available"});
+            } else if (response.rejection != ledger::Rejection::kHoldAlreadyResolved) {
+                // Settled below with what the checkpoints charged; the hold expires on its own.
+                spdlog::error("msg=\"live session settlement refused\" session_id={} code={}",
+                              session->id, ledger::RejectionName(response.rejection));
+            }
+            blocking_.Post([this, session, reason, close_code, now, active_ms, available] {
+                const int64_t charged = session->charged;
+                if (auto ended = store_.End(session->id, std::string(EndReasonName(reason)), now,
+                                            active_ms, charged);
+                    !ended) {
+                    spdlog::error("msg=\"live session end not recorded\" session_id={} error={}",
+                                  session->id, LogQuote(ended.error().message));
+                }
+                Forget(*session);
+                metrics_->Ended(reason);
+                json::object event{{"type", "session.ended"},
+                                   {"session_id", std::to_string(session->id)},
+                                   {"reason", EndReasonName(reason)},
+                                   {"active_ms", active_ms},
+                                   {"charged", charged}};
+                if (available >= 0) {
+                    event["available"] = available;
+                }
+                const std::string data = json::serialize(event);
+                session->channel->Send(data);
+                session->channel->Close(close_code, close_code == kCloseInsufficientCredits
+                                                        ? InsufficientReason(std::max<int64_t>(available, 0))
+                                                        : std::string(EndReasonName(reason)));
+                bus_.Publish(session->user_id, "session.ended", data);
+                spdlog::info("msg=\"live session ended\" session_id={} user_id={} reason={} "
+                             "active_ms={} charged={}",
+                             session->id, session->user_id, EndReasonName(reason), active_ms, charged);
+                std::lock_guard lock(mutex_);
+                --settling_;
+                changed_.notify_all();
+            });
+        });
+}
+
+void Manager::Forget(const Session& session) {
+    bus_.Unsubscribe(session.user_id, session.subscription);
+    std::lock_guard lock(mutex_);
+    sessions_.erase(session.id);
+    if (--per_user_[session.user_id] <= 0) {
+        per_user_.erase(session.user_id);
+    }
+    metrics_->active.Set(static_cast<int64_t>(sessions_.size()));
+    changed_.notify_all();
+}
+
+bool Manager::Terminate(int64_t session_id, EndReason reason, uint16_t close_code) {
+    std::shared_ptr<Session> session;
+    {
+        std::lock_guard lock(mutex_);
+        auto found = sessions_.find(session_id);
+        if (found == sessions_.end()) {
+            return false;
+        }
+        session = found->second;
+    }
+    End(session, reason, close_code);
+    return true;
+}
+
+int64_t Manager::EndUserSessions(int64_t user_id, EndReason reason, uint16_t close_code) {
+    std::vector<std::shared_ptr<Session>> ending;
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& [id, session] : sessions_) {
+            if (session->user_id == user_id) {
+                ending.push_back(session);
+            }
+        }
+    }
+    for (const auto& session : ending) {
+        End(session, reason, close_code);
+    }
+    return static_cast<int64_t>(ending.size());
+}
+
+CycleStats Manager::Checkpoint() {
+    const auto started = std::chrono::steady_clock::now();
+    CycleStats stats;
+    const int64_t now = clock_.NowMs();
+    // The heartbeat first: charges below never run ahead of what a crash recovery would settle.
+    if (Status beat = store_.Heartbeat(options_.instance, now); !beat) {
+        spdlog::error("msg=\"live heartbeat failed\" error={}", LogQuote(beat.error().message));
+        return stats;
+    }
+    int64_t after = 0;
+    for (;;) {
+        auto rows = store_.Active(options_.instance, after, options_.batch_max);
+        if (!rows) {
+            spdlog::error("msg=\"live sessions not read\" error={}", LogQuote(rows.error().message));
+            break;
+        }
+        if (rows->empty()) {
+            break;
+        }
+        after = rows->back().id;
+        // The whole page goes to the writer at once: it commits it in a few batches.
+        std::vector<std::promise<ledger::Response>> answers(rows->size());
+        for (size_t i = 0; i < rows->size(); ++i) {
+            const SessionRow& row = (*rows)[i];
+            const int64_t active_ms = std::max<int64_t>(0, now - row.started_at_ms);
+            ledger::Meter meter{row.hold_id, CreditsDue(active_ms, row.rate_per_minute),
+                                CreditsPerInterval(options_.interval_seconds, row.rate_per_minute),
+                                options_.hold_ttl_seconds, false};
+            writer_.Submit({meter, kActor, "live:" + std::to_string(row.id) + ":at:" + std::to_string(now)},
+                           [&answer = answers[i]](ledger::Response response) {
+                               answer.set_value(std::move(response));
+                           });
+        }
+        std::vector<ChargeRecord> charges;
+        charges.reserve(rows->size());
+        for (size_t i = 0; i < rows->size(); ++i) {
+            const SessionRow& row = (*rows)[i];
+            const ledger::Response response = answers[i].get_future().get();
+            ++stats.sessions;
+            std::shared_ptr<Session> session;
+            {
+                std::lock_guard lock(mutex_);
+                if (auto found = sessions_.find(row.id); found != sessions_.end()) {
+                    session = found->second;
+                }
+            }
+            if (response.rejection == ledger::Rejection::kNone) {
+                const json::value body = json::parse(response.body);
+                const int64_t charged = Int(body, {"charged"});
+                const int64_t captured = Int(body, {"hold", "captured"});
+                const bool exhausted = body.at("exhausted").as_bool();
+                stats.credits += charged;
+                stats.charged_sessions += charged > 0 ? 1 : 0;
+                charges.push_back({row.id, captured, row.ticks + 1});
+                if (session) {
+                    session->charged = captured;
+                    session->channel->Send(json::serialize(json::object{
+                        {"type", "credits.checkpoint"},
+                        {"tick", row.ticks + 1},
+                        {"charged", charged},
+                        {"total_charged", captured},
+                        {"available", Int(body, {"balance", "available"})},
+                        {"at_ms", now}}));
+                }
+                if (exhausted) {
+                    ++stats.ended;
+                    if (session) {
+                        End(session, EndReason::kQuotaFailed, kCloseInsufficientCredits);
+                    } else {
+                        // No connection here (a session recorded by other means): end the record.
+                        (void)store_.End(row.id, "quota_failed", now, now - row.started_at_ms, captured);
+                        metrics_->Ended(EndReason::kQuotaFailed);
+                    }
+                }
+            } else if (ledger::IsTransient(response.rejection)) {
+                ++stats.failures;  // charged to the same cumulative total next cycle
+            } else {
+                // The hold is gone (expired during an outage, or settled): the session cannot go on.
+                spdlog::error("msg=\"live checkpoint refused\" session_id={} code={}", row.id,
+                              ledger::RejectionName(response.rejection));
+                ++stats.failures;
+                if (session) {
+                    End(session, EndReason::kError, http::kCloseInternal);
+                } else {
+                    (void)store_.End(row.id, "error", now, now - row.started_at_ms, row.charged);
+                    metrics_->Ended(EndReason::kError);
+                }
+            }
+        }
+        if (Status recorded = store_.RecordCharges(charges); !recorded) {
+            spdlog::error("msg=\"live charges not recorded\" error={}", LogQuote(recorded.error().message));
+        }
+        if (static_cast<int64_t>(rows->size()) < options_.batch_max) {
+            break;
+        }
+    }
+    stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    metrics_->cycle_seconds.Observe(stats.seconds);
+    metrics_->sessions_charged.Inc(stats.charged_sessions);
+    metrics_->credits_charged.Inc(stats.credits);
+    if (stats.seconds > 0.8 * static_cast<double>(options_.interval_seconds)) {
+        spdlog::warn("msg=\"checkpoint cycle slow\" seconds={:.3f} interval_seconds={} sessions={}",
+                     stats.seconds, options_.interval_seconds, stats.sessions);
+    }
+    return stats;
+}
+
+Result<int64_t> Manager::Recover() {
+    int64_t settled = 0;
+    for (;;) {
+        auto rows = store_.Orphaned(options_.instance, options_.batch_max);
+        if (!rows) {
+            return rows.error();
+        }
+        if (rows->empty()) {
+            return settled;
+        }
+        std::vector<std::promise<ledger::Response>> answers(rows->size());
+        for (size_t i = 0; i < rows->size(); ++i) {
+            const SessionRow& row = (*rows)[i];
+            const int64_t active_ms = std::max<int64_t>(0, row.last_seen_at_ms - row.started_at_ms);
+            writer_.Submit({ledger::Meter{row.hold_id, CreditsDue(active_ms, row.rate_per_minute), 0, 0, true},
+                            kActor, "live:" + std::to_string(row.id) + ":end"},
+                           [&answer = answers[i]](ledger::Response response) {
+                               answer.set_value(std::move(response));
+                           });
+        }
+        for (size_t i = 0; i < rows->size(); ++i) {
+            const SessionRow& row = (*rows)[i];
+            const ledger::Response response = answers[i].get_future().get();
+            if (ledger::IsTransient(response.rejection)) {
+                return Error{ErrorCode::kUnavailable, "the ledger is unavailable"};
+            }
+            int64_t charged = row.charged;
+            if (response.rejection == ledger::Rejection::kNone) {
+                charged = Int(json::parse(response.body), {"hold", "captured"});
+            }
+            const int64_t active_ms = std::max<int64_t>(0, row.last_seen_at_ms - row.started_at_ms);
+            auto ended = store_.End(row.id, "connection_lost", row.last_seen_at_ms, active_ms, charged);
+            if (!ended) {
+                return ended.error();
+            }
+            metrics_->Ended(EndReason::kConnectionLost);
+            ++settled;
+        }
+    }
+}
+
+void Manager::StartWorker() {
+    worker_ = std::thread([this] {
+        const auto interval = std::chrono::seconds(options_.interval_seconds);
+        auto next = std::chrono::steady_clock::now() + interval;
+        for (;;) {
+            {
+                std::unique_lock lock(mutex_);
+                if (changed_.wait_until(lock, next, [this] { return stopping_; })) {
+                    return;
+                }
+            }
+            Checkpoint();
+            next += interval;
+            const auto now = std::chrono::steady_clock::now();
+            if (next < now) {
+                next = now + interval;  // a cycle overran: skip the missed ticks, never burst
+            }
+        }
+    });
+}
+
+void Manager::Shutdown() {
+    std::vector<std::shared_ptr<Session>> ending;
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+        for (const auto& [id, session] : sessions_) {
+            ending.push_back(session);
+        }
+    }
+    changed_.notify_all();
+    if (worker_.joinable()) {
+        worker_.join();
+    }
+    for (const auto& session : ending) {
+        End(session, EndReason::kServerShutdown, http::kCloseGoingAway);
+    }
+    // Sessions still starting are ended as they register (see Start).
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [this] { return per_user_.empty() && settling_ == 0; });
+}
+
+int64_t Manager::active() const {
+    std::lock_guard lock(mutex_);
+    return static_cast<int64_t>(sessions_.size());
+}
+
+}  // namespace beta500::live

@@ -1,0 +1,148 @@
+// Manager: the live sessions of this server process. Starting a session holds its
+// pre-authorization; the checkpoint worker charges every active session each interval to the
+// exact credits due for its time; ending a session (for any reason) settles it to the
+// millisecond, releases the rest of the hold and records why it ended. Sessions a crashed
+// process left open are settled up to their last heartbeat (Recover).
+// Thread-safe. Blocking work runs on the blocking pool or the worker thread; ledger work goes
+// through the writer.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "core/clock.h"
+#include "core/thread_pool.h"
+#include "http/stream.h"
+#include "ledger/writer.h"
+#include "live/events.h"
+#include "live/session_store.h"
+
+namespace beta500::obs {
+class Registry;
+class Counter;
+class Gauge;
+class Histogram;
+}  // namespace beta500::obs
+
+namespace beta500::live {
+
+// WebSocket close codes of protocol v1 (docs/websocket.md).
+inline constexpr uint16_t kCloseUnauthenticated = 4001;
+inline constexpr uint16_t kCloseInsufficientCredits = 4003;
+inline constexpr uint16_t kCloseNotBetaUser = 4004;
+inline constexpr uint16_t kCloseTooManySessions = 4009;
+inline constexpr uint16_t kCloseTerminated = 4010;
+inline constexpr uint16_t kCloseBlocked = 4011;
+
+enum class EndReason {
+    kUserStopped,
+    kQuotaFailed,
+    kError,
+    kAdminTerminated,
+    kFraudBlocked,
+    kConnectionLost,
+    kServerShutdown,
+};
+std::string_view EndReasonName(EndReason reason);
+
+struct ManagerOptions {
+    std::string instance;  // this process, unique among the database's servers
+    std::string feature = "live_dubbing";
+    int64_t rate_per_minute = 60;
+    int64_t preauth_credits = 60;
+    int64_t concurrent_max = 2;
+    int64_t interval_seconds = 30;
+    int64_t batch_max = 4096;
+    int64_t hold_ttl_seconds = 3600;
+};
+
+// One live session. Its connection side is `channel`; the rest is the manager's.
+struct Session {
+    int64_t id = 0;
+    int64_t user_id = 0;
+    int64_t hold_id = 0;
+    int64_t started_at_ms = 0;
+    int64_t rate_per_minute = 0;
+    std::shared_ptr<http::Channel> channel;
+    std::atomic<int64_t> charged{0};
+    std::atomic<bool> ending{false};
+    int64_t subscription = 0;  // on the event bus
+};
+
+struct CycleStats {
+    int64_t sessions = 0;        // sessions looked at
+    int64_t charged_sessions = 0;
+    int64_t credits = 0;
+    int64_t ended = 0;           // ended for lack of credits
+    int64_t failures = 0;        // sessions whose charge failed (retried next cycle)
+    double seconds = 0;
+};
+
+class Manager {
+   public:
+    using Started = std::function<void(std::shared_ptr<Session>)>;
+
+    // Borrows everything; all must outlive the manager.
+    Manager(ManagerOptions options, SessionStore& store, ledger::Writer& writer, EventBus& bus,
+            ThreadPool& blocking, const Clock& clock, obs::Registry& metrics);
+    ~Manager();
+
+    // Starts a session for the user on `channel`: checks the per-user cap (4009), holds the
+    // pre-authorization (4003 when short, with `available` and `upgrade_required`), records the
+    // session and sends session.started. `started` gets the session, or is not called when the
+    // start failed (the channel is then closed with the reason).
+    void Start(int64_t user_id, std::shared_ptr<http::Channel> channel, Started started);
+    // Settles and ends the session, once (later calls do nothing), then sends session.ended and
+    // closes the channel with `close_code`. Asynchronous.
+    void End(const std::shared_ptr<Session>& session, EndReason reason, uint16_t close_code);
+    // Ends a session of this process; false if there is none with this id.
+    bool Terminate(int64_t session_id, EndReason reason, uint16_t close_code);
+    // Ends every session of the user; returns how many.
+    int64_t EndUserSessions(int64_t user_id, EndReason reason, uint16_t close_code);
+    // One checkpoint cycle, now (blocking). The worker calls it every interval.
+    CycleStats Checkpoint();
+    // Settles the sessions other (dead) processes left active, up to their last heartbeat, as
+    // connection_lost. Blocking; returns how many.
+    Result<int64_t> Recover();
+    void StartWorker();
+    // Stops the worker, ends every session as server_shutdown and waits until all are settled.
+    void Shutdown();
+    int64_t active() const;
+    const ManagerOptions& options() const { return options_; }
+
+   private:
+    struct Metrics;
+    // Settles one session with a final charge for `active_ms` (blocking).
+    void Settle(const std::shared_ptr<Session>& session, EndReason reason, uint16_t close_code);
+    ledger::Response Call(ledger::Operation operation, std::string key);
+    void Forget(const Session& session);
+    void Refuse(const std::shared_ptr<http::Channel>& channel, uint16_t code, std::string reason,
+                std::string event);
+
+    const ManagerOptions options_;
+    SessionStore& store_;
+    ledger::Writer& writer_;
+    EventBus& bus_;
+    ThreadPool& blocking_;
+    const Clock& clock_;
+    std::unique_ptr<Metrics> metrics_;
+
+    mutable std::mutex mutex_;
+    std::unordered_map<int64_t, std::shared_ptr<Session>> sessions_;  // GUARDED_BY(mutex_)
+    std::unordered_map<int64_t, int64_t> per_user_;  // GUARDED_BY(mutex_); starting or live
+    int64_t settling_ = 0;                           // GUARDED_BY(mutex_)
+    bool stopping_ = false;                          // GUARDED_BY(mutex_)
+    std::condition_variable changed_;
+
+    std::thread worker_;
+};
+
+}  // namespace beta500::live

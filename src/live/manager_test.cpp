@@ -1,0 +1,316 @@
+// The session manager on a real SQLite database and ledger writer, with a controllable clock:
+// pre-authorization refusal, exact charging and settlement to the millisecond, exhaustion to
+// exactly zero, the per-user cap, warnings once per crossing and re-armed by a top-up, crash
+// recovery up to the last heartbeat, and shutdown settling every session. The channel is a
+// recorder behind the server's Channel interface; the WebSocket itself is tested end to end in
+// tests/functional/test_live.py.
+#include "live/manager.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <condition_variable>
+#include <filesystem>
+#include <future>
+
+#include "ledger/audit.h"
+#include "obs/metrics.h"
+#include "store/database.h"
+
+namespace beta500::live {
+namespace {
+namespace json = boost::json;
+
+constexpr int64_t kStart = 1'900'000'000'000;
+
+class RecordingChannel : public http::Channel {
+   public:
+    bool Send(std::string data, bool binary) override {
+        std::lock_guard lock(mutex_);
+        if (closed_) {
+            return false;
+        }
+        if (!binary) {
+            events_.push_back(json::parse(data).as_object());
+        }
+        changed_.notify_all();
+        return true;
+    }
+    void Close(uint16_t code, std::string reason) override {
+        std::lock_guard lock(mutex_);
+        if (!closed_) {
+            closed_ = true;
+            code_ = code;
+            reason_ = std::move(reason);
+        }
+        changed_.notify_all();
+    }
+    // The first event of this type, waiting up to 5 s for it.
+    std::optional<json::object> Event(std::string_view type, size_t nth = 0) {
+        std::unique_lock lock(mutex_);
+        std::optional<json::object> found;
+        changed_.wait_for(lock, std::chrono::seconds(5), [&] {
+            size_t seen = 0;
+            for (const auto& event : events_) {
+                if (event.at("type").as_string() == type && seen++ == nth) {
+                    found = event;
+                    return true;
+                }
+            }
+            return false;
+        });
+        return found;
+    }
+    size_t Count(std::string_view type) {
+        std::lock_guard lock(mutex_);
+        return static_cast<size_t>(std::count_if(events_.begin(), events_.end(), [&](const auto& e) {
+            return e.at("type").as_string() == type;
+        }));
+    }
+    uint16_t WaitClosed() {
+        std::unique_lock lock(mutex_);
+        changed_.wait_for(lock, std::chrono::seconds(5), [&] { return closed_; });
+        return closed_ ? code_ : 0;
+    }
+    std::string reason() {
+        std::lock_guard lock(mutex_);
+        return reason_;
+    }
+
+   private:
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    std::vector<json::object> events_;
+    bool closed_ = false;
+    uint16_t code_ = 0;
+    std::string reason_;
+};
+
+class ManagerTest : public ::testing::Test {
+   protected:
+    void SetUp() override {
+        dir_ = std::filesystem::temp_directory_path() /
+               ("beta500-live-" + std::to_string(::getpid()) + "-" +
+                ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        std::filesystem::remove_all(dir_);
+        Config::Database config;
+        config.data_dir = dir_.string();
+        config.synchronous = "normal";
+        clock_.Set(kStart);
+        database_ = std::move(*store::Database::Open(config, clock_));
+        ledger::WriterOptions options;
+        options.on_commit = [this](const std::vector<ledger::WalletBalance>& balances) {
+            bus_.OnCommit(balances);
+        };
+        writer_ = std::move(*ledger::Writer::Start(database_->NewLedgerStore(), options, clock_, nullptr));
+        sessions_ = database_->NewSessionStore();
+        options_.instance = "test";
+        manager_ = std::make_unique<Manager>(options_, *sessions_, *writer_, bus_, pool_, clock_, metrics_);
+    }
+    void TearDown() override {
+        manager_.reset();
+        const auto audit = ledger::Audit(*database_->LoadAudit(int64_t{1} << 40));
+        EXPECT_TRUE(audit.ok()) << (audit.problems.empty() ? "" : audit.problems.front());
+        writer_.reset();
+        database_.reset();
+        std::filesystem::remove_all(dir_);
+    }
+    int64_t User(int64_t credits) {
+        const int64_t user = *database_->CreateUser("u" + std::to_string(++users_) + "@example.com", "user");
+        if (credits > 0) {
+            EXPECT_EQ(Do(ledger::Grant{user, credits, std::nullopt, "test"}).rejection,
+                      ledger::Rejection::kNone);
+        }
+        return user;
+    }
+    ledger::Response Do(ledger::Operation operation) {
+        return writer_->Call({std::move(operation), "test", "k" + std::to_string(++keys_)});
+    }
+    store::BalanceView Balance(int64_t user) { return **database_->Balance(user); }
+    // Starts a session and waits for it.
+    std::pair<std::shared_ptr<RecordingChannel>, std::shared_ptr<Session>> Start(int64_t user) {
+        auto channel = std::make_shared<RecordingChannel>();
+        std::promise<std::shared_ptr<Session>> started;
+        manager_->Start(user, channel, [&](std::shared_ptr<Session> s) { started.set_value(s); });
+        auto future = started.get_future();
+        EXPECT_EQ(future.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+        return {channel, future.get()};
+    }
+    SessionRow Row(int64_t id) { return **sessions_->Find(id); }
+
+    std::filesystem::path dir_;
+    ManualClock clock_{kStart};
+    obs::Registry metrics_;
+    EventBus bus_;
+    ThreadPool pool_{2};
+    std::unique_ptr<store::Database> database_;
+    std::unique_ptr<ledger::Writer> writer_;
+    std::unique_ptr<SessionStore> sessions_;
+    ManagerOptions options_;
+    std::unique_ptr<Manager> manager_;
+    int users_ = 0;
+    int keys_ = 0;
+};
+
+TEST_F(ManagerTest, RefusesToStartWhenShortOfThePreAuthorization) {
+    const int64_t user = User(59);
+    auto channel = std::make_shared<RecordingChannel>();
+    manager_->Start(user, channel, [](std::shared_ptr<Session>) { FAIL() << "started"; });
+    EXPECT_EQ(channel->WaitClosed(), kCloseInsufficientCredits);
+    const auto reason = json::parse(channel->reason()).as_object();
+    EXPECT_EQ(reason.at("available").as_int64(), 59);
+    EXPECT_TRUE(reason.at("upgrade_required").as_bool());
+    EXPECT_EQ(channel->Event("error")->at("code").as_string(), "insufficient_credits");
+    EXPECT_EQ(Balance(user).available, 59);
+    // With exactly the pre-authorization it starts.
+    const int64_t enough = User(60);
+    EXPECT_NE(Start(enough).second, nullptr);
+}
+
+TEST_F(ManagerTest, ChargesEachCheckpointAndSettlesToTheMillisecond) {
+    const int64_t user = User(1000);
+    auto [channel, session] = Start(user);
+    ASSERT_NE(session, nullptr);
+    EXPECT_EQ(channel->Event("session.started")->at("held").as_int64(), 60);
+    EXPECT_EQ(Balance(user).held, 60);
+    clock_.Advance(30'000);
+    const CycleStats stats = manager_->Checkpoint();
+    EXPECT_EQ(stats.sessions, 1);
+    EXPECT_EQ(stats.credits, 30);
+    const auto checkpoint = channel->Event("credits.checkpoint");
+    EXPECT_EQ(checkpoint->at("charged").as_int64(), 30);
+    EXPECT_EQ(checkpoint->at("total_charged").as_int64(), 30);
+    EXPECT_EQ(Row(session->id).charged, 30);
+    EXPECT_EQ(Balance(user).posted, 970);
+    clock_.Advance(12'345);
+    manager_->End(session, EndReason::kUserStopped, http::kCloseNormal);
+    EXPECT_EQ(channel->WaitClosed(), http::kCloseNormal);
+    const auto ended = channel->Event("session.ended");
+    EXPECT_EQ(ended->at("reason").as_string(), "user_stopped");
+    EXPECT_EQ(ended->at("charged").as_int64(), 42);  // floor(42.345 s x 60/min)
+    const SessionRow row = Row(session->id);
+    EXPECT_EQ(row.status, "ended");
+    EXPECT_EQ(row.end_reason, "user_stopped");
+    EXPECT_EQ(row.active_ms, 42'345);
+    EXPECT_EQ(row.charged, CreditsDue(row.active_ms, 60));
+    EXPECT_EQ(Balance(user).posted, 958);
+    EXPECT_EQ(Balance(user).held, 0);
+    EXPECT_EQ(Balance(user).available, 958);
+    EXPECT_EQ(manager_->active(), 0);
+}
+
+TEST_F(ManagerTest, RunsOutToExactlyZeroWithWarningsOnTheWay) {
+    const int64_t user = User(100);
+    auto [channel, session] = Start(user);
+    ASSERT_NE(session, nullptr);
+    for (int tick = 1; tick <= 4; ++tick) {
+        clock_.Advance(30'000);
+        manager_->Checkpoint();
+    }
+    EXPECT_EQ(channel->WaitClosed(), kCloseInsufficientCredits);
+    const auto reason = json::parse(channel->reason()).as_object();
+    EXPECT_EQ(reason.at("available").as_int64(), 0);
+    EXPECT_TRUE(reason.at("upgrade_required").as_bool());
+    EXPECT_EQ(channel->Event("session.ended")->at("reason").as_string(), "quota_failed");
+    EXPECT_EQ(Balance(user).posted, 0);
+    EXPECT_EQ(Balance(user).available, 0);
+    EXPECT_EQ(Balance(user).held, 0);
+    EXPECT_EQ(Row(session->id).end_reason, "quota_failed");
+    EXPECT_EQ(Row(session->id).charged, 100);
+    // 20 %, 10 % and 5 % of the 100 granted, each once.
+    ASSERT_TRUE(channel->Event("credits.warning", 2));
+    EXPECT_EQ(channel->Count("credits.warning"), 3U);
+    EXPECT_EQ(channel->Event("credits.warning", 0)->at("threshold_percent").as_int64(), 20);
+    EXPECT_EQ(channel->Event("credits.warning", 2)->at("threshold_percent").as_int64(), 5);
+}
+
+TEST_F(ManagerTest, ATopUpDuringASessionTakesEffectAtTheNextCheckpointAndReArmsWarnings) {
+    const int64_t user = User(100);
+    auto [channel, session] = Start(user);
+    for (int tick = 1; tick <= 3; ++tick) {  // 90 charged, 10 held, 0 available
+        clock_.Advance(30'000);
+        manager_->Checkpoint();
+    }
+    ASSERT_TRUE(channel->Event("credits.warning", 2));
+    ASSERT_EQ(Do(ledger::Grant{user, 900, std::nullopt, "top-up"}).rejection, ledger::Rejection::kNone);
+    clock_.Advance(30'000);
+    manager_->Checkpoint();
+    EXPECT_EQ(channel->Event("credits.checkpoint", 3)->at("total_charged").as_int64(), 120);
+    EXPECT_EQ(Row(session->id).status, "active");
+    // 1000 received, 880 posted, 30 held: 850 available, above every threshold again. Spend
+    // down to 20 %: the first warning comes again.
+    ASSERT_EQ(Do(ledger::Deduct{user, 650, "ai_search", ""}).rejection, ledger::Rejection::kNone);
+    ASSERT_TRUE(channel->Event("credits.warning", 3));
+    EXPECT_EQ(channel->Event("credits.warning", 3)->at("threshold_percent").as_int64(), 20);
+}
+
+TEST_F(ManagerTest, CapsConcurrentSessionsPerUser) {
+    const int64_t user = User(1000);
+    auto first = Start(user);
+    auto second = Start(user);
+    ASSERT_NE(first.second, nullptr);
+    ASSERT_NE(second.second, nullptr);
+    auto third = std::make_shared<RecordingChannel>();
+    manager_->Start(user, third, [](std::shared_ptr<Session>) { FAIL() << "started"; });
+    EXPECT_EQ(third->WaitClosed(), kCloseTooManySessions);
+    EXPECT_EQ(Balance(user).held, 120);  // the third held nothing
+    // Another user is not affected; ending one frees a slot.
+    EXPECT_NE(Start(User(100)).second, nullptr);
+    manager_->End(first.second, EndReason::kUserStopped, http::kCloseNormal);
+    first.first->WaitClosed();
+    EXPECT_NE(Start(user).second, nullptr);
+}
+
+TEST_F(ManagerTest, TerminateAndSuspensionEndWithTheirCodes) {
+    const int64_t user = User(1000);
+    auto [channel, session] = Start(user);
+    EXPECT_FALSE(manager_->Terminate(session->id + 100, EndReason::kAdminTerminated, kCloseTerminated));
+    EXPECT_TRUE(manager_->Terminate(session->id, EndReason::kAdminTerminated, kCloseTerminated));
+    EXPECT_EQ(channel->WaitClosed(), kCloseTerminated);
+    auto [other, second] = Start(user);
+    EXPECT_EQ(manager_->EndUserSessions(user, EndReason::kAdminTerminated, kCloseBlocked), 1);
+    EXPECT_EQ(other->WaitClosed(), kCloseBlocked);
+}
+
+TEST_F(ManagerTest, RecoversSessionsADeadProcessLeftUpToTheirLastHeartbeat) {
+    const int64_t user = User(1000);
+    const auto hold = Do(ledger::Authorize{user, 60, 3600, "live_dubbing", "live session"});
+    ASSERT_EQ(hold.rejection, ledger::Rejection::kNone);
+    SessionRow row;
+    row.user_id = user;
+    row.hold_id = std::stoll(std::string(json::parse(hold.body).at("hold").at("id").as_string()));
+    row.feature = "live_dubbing";
+    row.rate_per_minute = 60;
+    row.instance = "dead";
+    row.started_at_ms = kStart;
+    row.last_seen_at_ms = kStart + 40'500;
+    const int64_t id = *sessions_->Create(row);
+    clock_.Advance(3'600'000 - 1);  // an hour later, just before the hold would expire
+    EXPECT_EQ(*manager_->Recover(), 1);
+    const SessionRow settled = Row(id);
+    EXPECT_EQ(settled.end_reason, "connection_lost");
+    EXPECT_EQ(settled.active_ms, 40'500);
+    EXPECT_EQ(settled.charged, 40);
+    EXPECT_EQ(Balance(user).posted, 960);
+    EXPECT_EQ(Balance(user).held, 0);
+    EXPECT_EQ(*manager_->Recover(), 0);  // nothing twice
+}
+
+TEST_F(ManagerTest, ShutdownSettlesEverySession) {
+    auto [one, first] = Start(User(1000));
+    auto [two, second] = Start(User(1000));
+    clock_.Advance(10'000);
+    manager_->Shutdown();
+    for (const auto& [channel, session] : {std::pair{one, first}, std::pair{two, second}}) {
+        EXPECT_EQ(channel->WaitClosed(), http::kCloseGoingAway);
+        EXPECT_EQ(Row(session->id).end_reason, "server_shutdown");
+        EXPECT_EQ(Row(session->id).charged, 10);
+    }
+    // New sessions are refused once shutdown began.
+    auto late = std::make_shared<RecordingChannel>();
+    manager_->Start(User(1000), late, [](std::shared_ptr<Session>) { FAIL() << "started"; });
+    EXPECT_EQ(late->WaitClosed(), http::kCloseGoingAway);
+}
+
+}  // namespace
+}  // namespace beta500::live

@@ -1,0 +1,63 @@
+// SessionStore: where live sessions are recorded, so the checkpoint worker can charge them and
+// a restarted server can settle the ones a crash left open. Implemented per database backend.
+// Blocking: call it from worker threads. Implementations are thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+
+namespace beta500::live {
+
+struct SessionRow {
+    int64_t id = 0;
+    int64_t user_id = 0;
+    int64_t hold_id = 0;
+    std::string feature;
+    int64_t rate_per_minute = 0;
+    std::string instance;  // the server process that holds the session's connection
+    std::string status;    // active, ended
+    int64_t started_at_ms = 0;
+    int64_t last_seen_at_ms = 0;  // the owner's last heartbeat
+    int64_t charged = 0;          // credits captured so far (as of the last checkpoint)
+    int64_t ticks = 0;            // checkpoints done
+    std::optional<int64_t> ended_at_ms;
+    std::string end_reason;
+    int64_t active_ms = 0;  // settled active time, once ended
+    std::string email;      // the user's, for listings
+};
+
+// A checkpoint's result for one session.
+struct ChargeRecord {
+    int64_t session_id = 0;
+    int64_t charged = 0;
+    int64_t tick = 0;
+};
+
+class SessionStore {
+   public:
+    virtual ~SessionStore() = default;
+    // Records a new active session; returns its id.
+    virtual Result<int64_t> Create(const SessionRow& row) = 0;
+    // The owner's heartbeat: last_seen_at of every active session of `instance` becomes now.
+    virtual Status Heartbeat(const std::string& instance, int64_t now_ms) = 0;
+    // Active sessions of `instance` with id > after_id, by id, at most `limit`.
+    virtual Result<std::vector<SessionRow>> Active(const std::string& instance, int64_t after_id,
+                                                   int64_t limit) = 0;
+    // Active sessions owned by any other instance (on SQLite, left by a crashed process).
+    virtual Result<std::vector<SessionRow>> Orphaned(const std::string& instance, int64_t limit) = 0;
+    // Updates charged and ticks of sessions still active.
+    virtual Status RecordCharges(const std::vector<ChargeRecord>& charges) = 0;
+    // Ends an active session; returns false if it had ended already.
+    virtual Result<bool> End(int64_t id, const std::string& reason, int64_t ended_at_ms,
+                             int64_t active_ms, int64_t charged) = 0;
+    virtual Result<std::optional<SessionRow>> Find(int64_t id) = 0;
+    // Sessions newest first, only active ones if asked, optionally of one user.
+    virtual Result<std::vector<SessionRow>> List(bool active_only, std::optional<int64_t> user_id,
+                                                 std::optional<int64_t> before_id, int64_t limit) = 0;
+};
+
+}  // namespace beta500::live
