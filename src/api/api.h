@@ -13,6 +13,9 @@
 #include "core/thread_pool.h"
 #include "http/router.h"
 #include "ledger/writer.h"
+#include "live/dubbing.h"
+#include "live/events.h"
+#include "live/manager.h"
 #include "mail/outbox.h"
 #include "obs/metrics.h"
 #include "store/database.h"
@@ -28,6 +31,11 @@ struct Deps {
     obs::Registry& metrics;
     const std::atomic<bool>& draining;  // true once shutdown began (readyz answers 503)
     mail::DeliveryWorker* mail = nullptr;  // poked when an admin retries a dead letter
+    // Live sessions (serve always has them; tools that only need the HTTP API may leave them out).
+    live::Manager* live = nullptr;
+    live::SessionStore* sessions = nullptr;
+    live::EventBus* events = nullptr;
+    live::DubbingEngine* dubbing = nullptr;
 };
 
 // Api: the handlers and the state they share (the token cache). Borrows `deps`; must outlive

@@ -1,3 +1,5 @@
+#include <spdlog/spdlog.h>
+
 #include <boost/json.hpp>
 #include <memory>
 
@@ -177,6 +179,8 @@ class Api::Routes {
         Admin(router, "POST", "/api/v1/admin/users/{id}/suspend", &Routes::SuspendUser);
         Admin(router, "POST", "/api/v1/admin/users/{id}/reactivate", &Routes::ReactivateUser);
         Admin(router, "GET", "/api/v1/admin/audit", &Routes::ListAudit);
+        Admin(router, "GET", "/api/v1/admin/live-sessions", &Routes::ListLiveSessions);
+        Admin(router, "POST", "/api/v1/admin/live-sessions/{id}/terminate", &Routes::TerminateLiveSession);
         router.Add("GET", "/api/v1/admin/mail", [this](HttpRequest&& request, Respond respond) {
             auth_.Require(Scope::kAdmin, std::move(request), std::move(respond),
                           [this](Caller, HttpRequest&& req, Respond res) { ListMail(std::move(req), std::move(res)); });
@@ -416,12 +420,95 @@ class Api::Routes {
             respond(http::ProblemResponse({404, "user_not_found", "no such user"}, &request));
             return;
         }
+        if (status == "suspended" && deps_.live) {
+            // Suspension stops metered use at once: live sessions end as blocked.
+            deps_.live->EndUserSessions(*id, live::EndReason::kAdminTerminated, live::kCloseBlocked);
+        }
         auto user = deps_.database.FindUser(*id);
         if (!user || !*user) {
             respond(Unavailable(request));
             return;
         }
         respond(http::Json(200, json::serialize(UserJson(**user))));
+    }
+
+    static json::object LiveSessionJson(const live::SessionRow& row) {
+        json::object body{{"id", std::to_string(row.id)},
+                          {"user_id", std::to_string(row.user_id)},
+                          {"email", row.email},
+                          {"feature", row.feature},
+                          {"status", row.status},
+                          {"instance", row.instance},
+                          {"rate_per_minute", row.rate_per_minute},
+                          {"started_at", FormatRfc3339(row.started_at_ms)},
+                          {"last_seen_at", FormatRfc3339(row.last_seen_at_ms)},
+                          {"charged", row.charged},
+                          {"end_reason", row.end_reason.empty() ? json::value() : json::value(row.end_reason)},
+                          {"ended_at", OptionalTime(row.ended_at_ms)}};
+        if (row.status == "ended") {
+            body["active_ms"] = row.active_ms;
+        }
+        return body;
+    }
+
+    void ListLiveSessions(Caller, HttpRequest&& request, Respond respond) {
+        bool active_only = true;
+        std::optional<int64_t> user_id;
+        PageQuery page;
+        auto problem = ReadPageQuery(request, page, [&](const std::string& name,
+                                                        const std::string& value) -> std::optional<std::string> {
+            if (name == "status") {
+                if (value != "active" && value != "all") {
+                    return "status must be active or all";
+                }
+                active_only = value == "active";
+                return "";
+            }
+            if (name == "user_id") {
+                user_id = ParseId(value);
+                return user_id ? "" : "user_id must be a positive integer";
+            }
+            return std::nullopt;
+        });
+        if (problem) {
+            respond(http::ProblemResponse(*problem, &request));
+            return;
+        }
+        auto rows = deps_.sessions->List(active_only, user_id, page.before_id, page.limit);
+        if (!rows) {
+            respond(Unavailable(request));
+            return;
+        }
+        json::array items;
+        for (const auto& row : *rows) {
+            items.push_back(LiveSessionJson(row));
+        }
+        respond(http::Json(200, PageJson(std::move(items), rows->size(), page.limit,
+                                         rows->empty() ? 0 : rows->back().id)));
+    }
+
+    // Ends a live session of this server: it closes with 4010 and is settled. 202: the
+    // settlement follows within a second; 409 when it has ended already.
+    void TerminateLiveSession(Caller caller, HttpRequest&& request, Respond respond) {
+        const auto id = PathId(request, "id");
+        auto row = id ? deps_.sessions->Find(*id) : Result<std::optional<live::SessionRow>>(std::nullopt);
+        if (!row) {
+            respond(Unavailable(request));
+            return;
+        }
+        if (!*row) {
+            respond(http::ProblemResponse({404, "session_not_found", "no such live session"}, &request));
+            return;
+        }
+        if ((*row)->status != "active" ||
+            !deps_.live->Terminate(*id, live::EndReason::kAdminTerminated, live::kCloseTerminated)) {
+            respond(http::ProblemResponse(
+                {409, "session_not_active", "the live session has ended already"}, &request));
+            return;
+        }
+        spdlog::info("msg=\"live session terminated\" session_id={} actor={}", *id, caller.actor());
+        respond(http::Json(202, json::serialize(json::object{{"id", std::to_string(*id)},
+                                                             {"status", "terminating"}})));
     }
 
     // Both are safe to repeat: setting the status a user already has changes nothing.

@@ -12,6 +12,7 @@
 #include "core/crypto.h"
 #include "core/log.h"
 #include "identity/invitations.h"
+#include "live/connection.h"
 #include "mail/mail.h"
 
 namespace beta500::api {
@@ -103,7 +104,21 @@ std::optional<std::string> CookieValue(std::string_view header, std::string_view
 WebRoutes::WebRoutes(Deps& deps)
     : deps_(deps),
       origin_(OriginOf(deps.config.server.public_url)),
-      secure_(deps.config.server.public_url.rfind("https://", 0) == 0) {}
+      secure_(deps.config.server.public_url.rfind("https://", 0) == 0) {
+    std::string_view list = deps.config.session.allowed_origins;
+    while (!list.empty()) {
+        const size_t comma = list.find(',');
+        std::string item(list.substr(0, comma));
+        std::erase_if(item, [](char ch) { return ch == ' '; });
+        if (!item.empty()) {
+            live_origins_.push_back(OriginOf(item));
+        }
+        list.remove_prefix(comma == std::string_view::npos ? list.size() : comma + 1);
+    }
+    if (live_origins_.empty()) {
+        live_origins_.push_back(origin_);
+    }
+}
 
 std::string WebRoutes::CookieName() const { return secure_ ? "__Host-b5_session" : "b5_session"; }
 
@@ -193,6 +208,111 @@ void WebRoutes::Register(http::Router& router) {
     SignedIn(router, "GET", "/api/v1/me/credits", false, &WebRoutes::MyCredits);
     SignedIn(router, "GET", "/api/v1/me/credits/transactions", false, &WebRoutes::MyTransactions);
     SignedIn(router, "POST", "/api/v1/auth/sign-out", true, &WebRoutes::SignOut);
+    if (deps_.live) {
+        SignedIn(router, "GET", "/api/v1/me/events", false, &WebRoutes::MyEvents);
+        router.Add("GET", "/api/v1/live/dubbing", [this](HttpRequest&& request, Respond respond) {
+            LiveDubbing(std::move(request), std::move(respond));
+        });
+    }
+}
+
+void WebRoutes::MyEvents(const store::WebSession& session, HttpRequest&& request, Respond respond) {
+    auto balance = deps_.database.Balance(session.user.id);
+    if (!balance) {
+        respond(Unavailable(request));
+        return;
+    }
+    const int64_t available = *balance ? (*balance)->available : 0;
+    const int64_t held = *balance ? (*balance)->held : 0;
+    const int64_t posted = *balance ? (*balance)->posted : 0;
+    HttpResponse response;
+    response.stream = std::make_shared<live::BalanceStream>(
+        *deps_.events, session.user.id,
+        json::serialize(json::object{{"type", "credits.balance"},
+                                     {"available", available},
+                                     {"held", held},
+                                     {"posted", posted}}));
+    response.stream_kind = http::StreamKind::kEventStream;
+    respond(std::move(response));
+}
+
+void WebRoutes::LiveDubbing(HttpRequest&& request, Respond respond) {
+    // Browsers always send Origin on a WebSocket: a page of another site is refused before the
+    // upgrade, whatever credentials ride along.
+    if (const auto origin = request.Header("origin");
+        origin && std::find(live_origins_.begin(), live_origins_.end(), OriginOf(std::string(*origin))) ==
+                      live_origins_.end()) {
+        respond(http::ProblemResponse({403, "forbidden_origin", "this origin may not open live sessions"},
+                                      &request));
+        return;
+    }
+    auto shared = std::make_shared<HttpRequest>(std::move(request));
+    deps_.blocking.Post([this, shared, respond = std::move(respond)] {
+        const HttpRequest& req = *shared;
+        auto refuse = [&](uint16_t code, const char* reason) {
+            HttpResponse response;
+            response.stream = live::LiveConnection::Refused(*deps_.live, *deps_.dubbing, code, reason);
+            respond(std::move(response));
+        };
+        std::optional<store::User> user;
+        constexpr std::string_view kBearer = "Bearer ";
+        if (const auto authorization = req.Header("authorization")) {
+            // A service acting for a user: its token, and the user by id.
+            auto token = authorization->substr(0, kBearer.size()) == kBearer
+                             ? deps_.database.FindApiToken(authorization->substr(kBearer.size()))
+                             : Result<std::optional<store::ApiToken>>(std::nullopt);
+            const auto user_param = req.query.find("user_id");
+            const auto user_id = user_param == req.query.end() ? std::nullopt : ParseId(user_param->second);
+            if (!token) {
+                refuse(http::kCloseInternal, "unavailable; try again");
+                return;
+            }
+            if (!*token || !user_id) {
+                refuse(live::kCloseUnauthenticated, "unauthenticated");
+                return;
+            }
+            auto found = deps_.database.FindUser(*user_id);
+            if (!found) {
+                refuse(http::kCloseInternal, "unavailable; try again");
+                return;
+            }
+            if (!*found) {
+                refuse(live::kCloseNotBetaUser, "not a beta user");
+                return;
+            }
+            user = std::move(*found);
+        } else {
+            const auto header = req.Header("cookie");
+            const auto cookie = header ? CookieValue(*header, CookieName()) : std::nullopt;
+            if (cookie) {
+                auto found = deps_.database.FindSession(Sha256Hex(*cookie),
+                                                        deps_.config.auth.session_idle_seconds * 1000,
+                                                        deps_.config.auth.session_absolute_seconds * 1000);
+                if (!found) {
+                    refuse(http::kCloseInternal, "unavailable; try again");
+                    return;
+                }
+                if (*found) {
+                    user = (*found)->user;
+                }
+            }
+            if (!user) {
+                refuse(live::kCloseUnauthenticated, "unauthenticated");
+                return;
+            }
+        }
+        if (user->status != "active" || deps_.database.IsSuspended(user->id)) {
+            refuse(live::kCloseBlocked, "blocked");
+            return;
+        }
+        if (!user->enrolled_at_ms) {
+            refuse(live::kCloseNotBetaUser, "not a beta user");
+            return;
+        }
+        HttpResponse response;
+        response.stream = live::LiveConnection::ForUser(*deps_.live, *deps_.dubbing, user->id);
+        respond(std::move(response));
+    });
 }
 
 void WebRoutes::SignedIn(http::Router& router, const char* method, const char* pattern, bool mutation,

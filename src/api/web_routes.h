@@ -8,6 +8,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "api/api.h"
 #include "http/message.h"
@@ -38,9 +39,14 @@ class WebRoutes {
     void MyTransactions(const store::WebSession& session, http::HttpRequest&& request,
                         http::Respond respond);
     void SignOut(const store::WebSession& session, http::HttpRequest&& request, http::Respond respond);
+    void MyEvents(const store::WebSession& session, http::HttpRequest&& request, http::Respond respond);
+    // The live-dubbing WebSocket: a session cookie from an allowed Origin, or a service token
+    // naming the user. Refusals after the upgrade are close codes (docs/websocket.md).
+    void LiveDubbing(http::HttpRequest&& request, http::Respond respond);
 
     Deps& deps_;
     const std::string origin_;  // scheme://host[:port] of server.public_url
+    std::vector<std::string> live_origins_;  // pages that may open a live session
     const bool secure_;
 };
 

@@ -10,8 +10,11 @@
 #include <iostream>
 #include <thread>
 
+#include <unistd.h>
+
 #include "api/api.h"
 #include "core/clock.h"
+#include "core/crypto.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/thread_pool.h"
@@ -132,15 +135,42 @@ int Serve(const Config& config) {
     writer_options.is_suspended = [&database = **database](int64_t user_id) {
         return database.IsSuspended(user_id);
     };
+    live::EventBus events;
+    writer_options.on_commit = [&events](const std::vector<ledger::WalletBalance>& balances) {
+        events.OnCommit(balances);
+    };
     auto writer = ledger::Writer::Start((*database)->NewLedgerStore(), writer_options, clock, &metrics);
     if (!writer) {
         return Fail(writer.error().message);
     }
     auto blocking = std::make_unique<ThreadPool>(static_cast<size_t>(config.database.read_connections));
+    auto sessions = (*database)->NewSessionStore();
+    auto dubbing = live::MakePassthroughEngine();
+    live::ManagerOptions live_options;
+    live_options.instance = "pid-" + std::to_string(::getpid()) + "-" + RandomToken(4);
+    live_options.rate_per_minute = config.session.rate_per_minute;
+    live_options.preauth_credits = config.session.preauth_credits;
+    live_options.concurrent_max = config.session.concurrent_max;
+    live_options.interval_seconds = config.session.checkpoint_interval_seconds;
+    live_options.batch_max = config.session.checkpoint_batch_max;
+    live_options.hold_ttl_seconds = config.session.hold_ttl_seconds;
+    auto live = std::make_unique<live::Manager>(live_options, *sessions, **writer, events, *blocking,
+                                                clock, metrics);
+    // Sessions a previous process left open are settled before anything else may touch them.
+    auto recovered = live->Recover();
+    if (!recovered) {
+        return Fail("cannot settle live sessions left open: " + recovered.error().message);
+    }
+    if (*recovered > 0) {
+        spdlog::warn("msg=\"settled live sessions left open\" sessions={}", *recovered);
+    }
+    live->StartWorker();
     auto mail_worker = std::make_unique<mail::DeliveryWorker>(
         config.mail, mail::MakeTransport(config.mail), **database, clock, metrics);
     std::atomic<bool> draining{false};
-    api::Deps deps{config, clock, **database, **writer, *blocking, metrics, draining, mail_worker.get()};
+    api::Deps deps{config,   clock,         **database,     **writer,      *blocking,
+                   metrics,  draining,      mail_worker.get(), live.get(), sessions.get(),
+                   &events,  dubbing.get()};
     api::Api api(deps);
     http::Router router;
     api.Register(router);
@@ -153,6 +183,7 @@ int Serve(const Config& config) {
         sigwait(&signals, &received);
         spdlog::info("msg=\"shutting down\" signal={}", received);
         draining = true;
+        live->Shutdown();  // every live session settled as server_shutdown, then the server drains
         (*server)->Shutdown();
     });
     spdlog::info("msg=listening address={} data_dir={} synchronous={}", (*server)->address(),
@@ -164,7 +195,9 @@ int Serve(const Config& config) {
     }
     // Stop in dependency order: the writer's callbacks post to the blocking pool, the pool's tasks
     // use the writer (answered `unavailable` once it stopped) and poke the mail worker.
+    live->Shutdown();  // no-op after a signal; settles if Run returned on its own
     (*writer)->Stop();
+    live.reset();
     blocking.reset();
     mail_worker.reset();  // finishes the mail in hand; it logs, so before the logger goes
     if (!draining.exchange(true)) {

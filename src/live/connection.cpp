@@ -129,4 +129,18 @@ void LiveConnection::OnClose(uint16_t code) {
     }
 }
 
+void BalanceStream::OnOpen(std::shared_ptr<http::Channel> channel) {
+    channel->Send(http::SseEvent("credits.balance", initial_));
+    const int64_t id = bus_.Subscribe(user_id_, [channel](std::string_view name, const std::string& data) {
+        channel->Send(http::SseEvent(name, data));
+    });
+    std::lock_guard lock(mutex_);
+    subscription_ = id;
+}
+
+void BalanceStream::OnClose(uint16_t) {
+    std::lock_guard lock(mutex_);
+    bus_.Unsubscribe(user_id_, subscription_);
+}
+
 }  // namespace beta500::live

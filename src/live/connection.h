@@ -11,6 +11,7 @@
 
 #include "http/stream.h"
 #include "live/dubbing.h"
+#include "live/events.h"
 #include "live/manager.h"
 
 namespace beta500::live {
@@ -45,6 +46,24 @@ class LiveConnection : public http::StreamHandler,
     std::shared_ptr<Session> session_;        // GUARDED_BY(mutex_)
     std::unique_ptr<DubbingStream> dubbing_;  // GUARDED_BY(mutex_)
     bool closed_ = false;                     // GUARDED_BY(mutex_)
+};
+
+// BalanceStream: a browser's server-sent event stream of its user's events (balance changes,
+// low-credit warnings, session ends), starting with the balance as it is.
+class BalanceStream : public http::StreamHandler {
+   public:
+    BalanceStream(EventBus& bus, int64_t user_id, std::string initial_balance)
+        : bus_(bus), user_id_(user_id), initial_(std::move(initial_balance)) {}
+    void OnOpen(std::shared_ptr<http::Channel> channel) override;
+    void OnMessage(std::string, bool) override {}
+    void OnClose(uint16_t code) override;
+
+   private:
+    EventBus& bus_;
+    const int64_t user_id_;
+    const std::string initial_;
+    std::mutex mutex_;
+    int64_t subscription_ = 0;  // GUARDED_BY(mutex_)
 };
 
 }  // namespace beta500::live

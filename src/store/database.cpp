@@ -288,10 +288,12 @@ Result<int64_t> Database::CreateUser(const std::string& email, const std::string
         int64_t user_id = 0;
         const int64_t now_ms = clock_.NowMs();
         connection->Transaction([&] {
-            connection->Cached("INSERT INTO users (email, role, created_at) VALUES (?, ?, ?)")
+            // An operator's user is in the beta from the start (no invitation to consume).
+            connection->Cached("INSERT INTO users (email, role, created_at, enrolled_at) VALUES (?, ?, ?, ?)")
                 .Bind(1, email)
                 .Bind(2, role)
                 .Bind(3, now_ms)
+                .Bind(4, now_ms)
                 .Run();
             user_id = connection->LastInsertRowId();
             connection->Cached("INSERT INTO accounts (name, user_id, created_at) VALUES (?, ?, ?)")

@@ -178,7 +178,8 @@ class Database {
     Result<ledger::AuditInput> LoadAudit(int64_t idempotency_ttl_ms);
     Status Ping();
 
-    // Creates a user and their wallet in one transaction; returns the user id.
+    // Creates a user, enrolled in the beta, and their wallet in one transaction; returns the
+    // user id.
     Result<int64_t> CreateUser(const std::string& email, const std::string& role);
     // Creates an API token; returns its id and the token, which is shown once and stored hashed.
     Result<std::pair<int64_t, std::string>> CreateApiToken(const std::string& scope,
