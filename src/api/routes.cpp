@@ -452,6 +452,10 @@ class Api::Routes {
     }
 
     void ListLiveSessions(Caller, HttpRequest&& request, Respond respond) {
+        if (!deps_.sessions) {
+            respond(Unavailable(request));
+            return;
+        }
         bool active_only = true;
         std::optional<int64_t> user_id;
         PageQuery page;
@@ -490,6 +494,10 @@ class Api::Routes {
     // Ends a live session of this server: it closes with 4010 and is settled. 202: the
     // settlement follows within a second; 409 when it has ended already.
     void TerminateLiveSession(Caller caller, HttpRequest&& request, Respond respond) {
+        if (!deps_.live || !deps_.sessions) {
+            respond(Unavailable(request));
+            return;
+        }
         const auto id = PathId(request, "id");
         auto row = id ? deps_.sessions->Find(*id) : Result<std::optional<live::SessionRow>>(std::nullopt);
         if (!row) {

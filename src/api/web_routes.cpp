@@ -208,15 +208,17 @@ void WebRoutes::Register(http::Router& router) {
     SignedIn(router, "GET", "/api/v1/me/credits", false, &WebRoutes::MyCredits);
     SignedIn(router, "GET", "/api/v1/me/credits/transactions", false, &WebRoutes::MyTransactions);
     SignedIn(router, "POST", "/api/v1/auth/sign-out", true, &WebRoutes::SignOut);
-    if (deps_.live) {
-        SignedIn(router, "GET", "/api/v1/me/events", false, &WebRoutes::MyEvents);
-        router.Add("GET", "/api/v1/live/dubbing", [this](HttpRequest&& request, Respond respond) {
-            LiveDubbing(std::move(request), std::move(respond));
-        });
-    }
+    SignedIn(router, "GET", "/api/v1/me/events", false, &WebRoutes::MyEvents);
+    router.Add("GET", "/api/v1/live/dubbing", [this](HttpRequest&& request, Respond respond) {
+        LiveDubbing(std::move(request), std::move(respond));
+    });
 }
 
 void WebRoutes::MyEvents(const store::WebSession& session, HttpRequest&& request, Respond respond) {
+    if (!deps_.events) {
+        respond(Unavailable(request));
+        return;
+    }
     auto balance = deps_.database.Balance(session.user.id);
     if (!balance) {
         respond(Unavailable(request));
@@ -237,6 +239,10 @@ void WebRoutes::MyEvents(const store::WebSession& session, HttpRequest&& request
 }
 
 void WebRoutes::LiveDubbing(HttpRequest&& request, Respond respond) {
+    if (!deps_.live) {
+        respond(Unavailable(request));
+        return;
+    }
     // Browsers always send Origin on a WebSocket: a page of another site is refused before the
     // upgrade, whatever credentials ride along.
     if (const auto origin = request.Header("origin");

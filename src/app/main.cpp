@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "app/loadtest.h"
 #include "core/clock.h"
 #include "core/crypto.h"
 #include "core/config.h"
@@ -283,6 +284,15 @@ int main(int argc, char** argv) {
     auto* ledger_command = app.add_subcommand("ledger", "Ledger maintenance");
     ledger_command->require_subcommand(1);
     auto* verify = ledger_command->add_subcommand("verify", "Check every ledger invariant; non-zero exit on any problem");
+    auto* loadtest = app.add_subcommand(
+        "loadtest", "Run N metered WebSocket sessions against a server started on loopback; report and check");
+    LoadTestOptions load;
+    loadtest->add_option("--sessions", load.sessions, "Concurrent sessions")
+        ->check(CLI::Range(int64_t{1}, kLoadTestSessionsMax));
+    loadtest->add_option("--seconds", load.seconds, "How long each session runs")
+        ->check(CLI::Range(int64_t{1}, kLoadTestSecondsMax));
+    loadtest->add_option("--interval", load.interval_seconds, "The server's checkpoint interval, seconds")
+        ->check(CLI::Range(int64_t{1}, int64_t{3600}));
 
     CLI11_PARSE(app, argc, argv);
 
@@ -292,6 +302,9 @@ int main(int argc, char** argv) {
     }
     if (serve->parsed()) {
         return Serve(*config);
+    }
+    if (loadtest->parsed()) {
+        return LoadTest(load);
     }
     if (config_command->parsed()) {
         std::fputs(config->Dump().c_str(), stdout);

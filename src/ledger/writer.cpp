@@ -14,7 +14,7 @@
 namespace beta500::ledger {
 
 // Wallets cached before the state is dropped after a commit (bounds the writer's memory).
-constexpr size_t kCachedAccountsMax = 100'000;
+constexpr size_t kCachedAccountsMax = 262'144;
 // Stale idempotency records deleted per expiry run at most (bounds the work of one run).
 constexpr int64_t kIdempotencyPurgePerRun = 10'000;
 

@@ -358,12 +358,24 @@ Result<ledger::AuditInput> Database::LoadAudit(int64_t idempotency_ttl_ms) {
             }
             sums.Reset();
         }
-        Statement& accounts = connection->Cached(std::string("SELECT ") + kAccountColumns + R"(,
-            (SELECT COALESCE(SUM(remaining), 0) FROM lots WHERE account_id = a.id),
-            (SELECT COUNT(*) FROM lots WHERE account_id = a.id AND (remaining < 0 OR remaining > amount)),
-            (SELECT COALESCE(SUM(amount - captured - released), 0) FROM holds
-                WHERE account_id = a.id AND status = 'open')
-            FROM accounts a ORDER BY a.id)");
+        // Per-account sums in one pass each (a subquery per account would scan lots once per account).
+        std::unordered_map<int64_t, std::array<int64_t, 3>> by_account;  // lots, out of range, held
+        Statement& lot_sums = connection->Cached(
+            "SELECT account_id, SUM(remaining), SUM(remaining < 0 OR remaining > amount) FROM lots "
+            "GROUP BY account_id");
+        while (lot_sums.Step()) {
+            by_account[lot_sums.Int(0)] = {lot_sums.Int(1), lot_sums.Int(2), 0};
+        }
+        lot_sums.Reset();
+        Statement& open_holds = connection->Cached(
+            "SELECT account_id, SUM(amount - captured - released) FROM holds WHERE status = 'open' "
+            "GROUP BY account_id");
+        while (open_holds.Step()) {
+            by_account[open_holds.Int(0)][2] = open_holds.Int(1);
+        }
+        open_holds.Reset();
+        Statement& accounts = connection->Cached(std::string("SELECT ") + kAccountColumns +
+                                                 " FROM accounts a ORDER BY a.id");
         while (accounts.Step()) {
             ledger::AccountAudit audit;
             audit.stored = ReadAccount(accounts, 0);
@@ -372,9 +384,10 @@ Result<ledger::AuditInput> Database::LoadAudit(int64_t idempotency_ttl_ms) {
             audit.journal_debits_posted = totals[1];
             audit.journal_credits_pending = totals[2];
             audit.journal_debits_pending = totals[3];
-            audit.lots_remaining = accounts.Int(7);
-            audit.lots_out_of_range = accounts.Int(8);
-            audit.open_holds_remaining = accounts.Int(9);
+            const auto& sums = by_account[audit.stored.id];
+            audit.lots_remaining = sums[0];
+            audit.lots_out_of_range = sums[1];
+            audit.open_holds_remaining = sums[2];
             input.accounts.push_back(std::move(audit));
         }
         accounts.Reset();
