@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the benchmarks side by side and prints their figures (docs/benchmarks.md records them).
-# Usage: bench/run.sh [BUILD_DIR]. Bounded: about 90 seconds in all, loopback only.
+# Usage: bench/run.sh [BUILD_DIR]. Bounded: about 5 minutes in all, loopback only.
 set -euo pipefail
 build=${1:-build}
 seconds=${BENCH_SECONDS:-5}
@@ -38,3 +38,9 @@ echo "== HTTP deductions paced at 10,000/s (open loop, latency from the schedule
 "$load" "$port" POST /api/v1/credits/deduct "$token" 64 "$seconds" 10000 "$deduct"
 kill "$server"; wait "$server" || true; server=
 "$beta500" --data-dir "$data" ledger verify
+
+echo "== live sessions: one checkpoint cycle over 100,000 sessions vs as many plain deductions"
+"$build/bench/checkpoint_bench" 100000
+echo "== live sessions over WebSocket, 30 s checkpoints, 65 s: baseline 100 sessions, then 10,000"
+"$beta500" loadtest --sessions 100 --seconds 65 --interval 30
+"$beta500" loadtest --sessions 10000 --seconds 65 --interval 30

@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <future>
+#include <semaphore>
 
 #include "core/crypto.h"
 #include "core/log.h"
@@ -16,6 +17,8 @@ namespace json = boost::json;
 
 namespace {
 
+// Checkpoint charges waiting for the writer at once, at most (well under its queue bound).
+constexpr std::ptrdiff_t kChargesInFlightMax = 16384;
 // Who the ledger records for live-session charges.
 constexpr const char* kActor = "system:live";
 // The close reason sent with 4003: what a client needs to offer a top-up.
@@ -316,92 +319,95 @@ CycleStats Manager::Checkpoint() {
         spdlog::error("msg=\"live heartbeat failed\" error={}", LogQuote(beat.error().message));
         return stats;
     }
-    int64_t after = 0;
-    for (;;) {
-        auto rows = store_.Active(options_.instance, after, options_.batch_max);
-        if (!rows) {
-            spdlog::error("msg=\"live sessions not read\" error={}", LogQuote(rows.error().message));
+    // Every due session is read first, then all charges go to the writer at once (bounded by a
+    // window): the writer commits them in its own batches, and each session hears of its charge
+    // as soon as its batch is durable, not after the whole cycle.
+    std::vector<SessionRow> rows;
+    for (int64_t after = 0;;) {
+        auto page = store_.Active(options_.instance, after, options_.batch_max);
+        if (!page) {
+            spdlog::error("msg=\"live sessions not read\" error={}", LogQuote(page.error().message));
             break;
         }
-        if (rows->empty()) {
+        rows.insert(rows.end(), std::make_move_iterator(page->begin()), std::make_move_iterator(page->end()));
+        if (static_cast<int64_t>(page->size()) < options_.batch_max) {
             break;
         }
-        after = rows->back().id;
-        // The whole page goes to the writer at once: it commits it in a few batches.
-        std::vector<std::promise<ledger::Response>> answers(rows->size());
-        for (size_t i = 0; i < rows->size(); ++i) {
-            const SessionRow& row = (*rows)[i];
-            const int64_t active_ms = std::max<int64_t>(0, now - row.started_at_ms);
-            ledger::Meter meter{row.hold_id, CreditsDue(active_ms, row.rate_per_minute),
-                                CreditsPerInterval(options_.interval_seconds, row.rate_per_minute),
-                                options_.hold_ttl_seconds, false};
-            writer_.Submit({meter, kActor, "live:" + std::to_string(row.id) + ":at:" + std::to_string(now)},
-                           [&answer = answers[i]](ledger::Response response) {
-                               answer.set_value(std::move(response));
-                           });
-        }
-        std::vector<ChargeRecord> charges;
-        charges.reserve(rows->size());
-        for (size_t i = 0; i < rows->size(); ++i) {
-            const SessionRow& row = (*rows)[i];
-            const ledger::Response response = answers[i].get_future().get();
-            ++stats.sessions;
-            std::shared_ptr<Session> session;
-            {
-                std::lock_guard lock(mutex_);
-                if (auto found = sessions_.find(row.id); found != sessions_.end()) {
-                    session = found->second;
-                }
+        after = rows.back().id;
+    }
+    std::vector<std::promise<ledger::Response>> answers(rows.size());
+    std::counting_semaphore<kChargesInFlightMax> window(kChargesInFlightMax);
+    for (size_t i = 0; i < rows.size(); ++i) {
+        const SessionRow& row = rows[i];
+        const int64_t active_ms = std::max<int64_t>(0, now - row.started_at_ms);
+        ledger::Meter meter{row.hold_id, CreditsDue(active_ms, row.rate_per_minute),
+                            CreditsPerInterval(options_.interval_seconds, row.rate_per_minute),
+                            options_.hold_ttl_seconds, false};
+        window.acquire();
+        writer_.Submit({meter, kActor, "live:" + std::to_string(row.id) + ":at:" + std::to_string(now)},
+                       [&answer = answers[i], &window](ledger::Response response) {
+                           answer.set_value(std::move(response));
+                           window.release();
+                       });
+    }
+    std::vector<ChargeRecord> charges;
+    charges.reserve(rows.size());
+    for (size_t i = 0; i < rows.size(); ++i) {
+        const SessionRow& row = rows[i];
+        const ledger::Response response = answers[i].get_future().get();
+        ++stats.sessions;
+        std::shared_ptr<Session> session;
+        {
+            std::lock_guard lock(mutex_);
+            if (auto found = sessions_.find(row.id); found != sessions_.end()) {
+                session = found->second;
             }
-            if (response.rejection == ledger::Rejection::kNone) {
-                const json::value body = json::parse(response.body);
-                const int64_t charged = Int(body, {"charged"});
-                const int64_t captured = Int(body, {"hold", "captured"});
-                const bool exhausted = body.at("exhausted").as_bool();
-                stats.credits += charged;
-                stats.charged_sessions += charged > 0 ? 1 : 0;
-                charges.push_back({row.id, captured, row.ticks + 1});
+        }
+        if (response.rejection == ledger::Rejection::kNone) {
+            const json::value body = json::parse(response.body);
+            const int64_t charged = Int(body, {"charged"});
+            const int64_t captured = Int(body, {"hold", "captured"});
+            const bool exhausted = body.at("exhausted").as_bool();
+            stats.credits += charged;
+            stats.charged_sessions += charged > 0 ? 1 : 0;
+            charges.push_back({row.id, captured, row.ticks + 1});
+            if (session) {
+                session->charged = captured;
+                session->channel->Send(json::serialize(json::object{
+                    {"type", "credits.checkpoint"},
+                    {"tick", row.ticks + 1},
+                    {"charged", charged},
+                    {"total_charged", captured},
+                    {"available", Int(body, {"balance", "available"})},
+                    {"at_ms", now}}));
+            }
+            if (exhausted) {
+                ++stats.ended;
                 if (session) {
-                    session->charged = captured;
-                    session->channel->Send(json::serialize(json::object{
-                        {"type", "credits.checkpoint"},
-                        {"tick", row.ticks + 1},
-                        {"charged", charged},
-                        {"total_charged", captured},
-                        {"available", Int(body, {"balance", "available"})},
-                        {"at_ms", now}}));
-                }
-                if (exhausted) {
-                    ++stats.ended;
-                    if (session) {
-                        End(session, EndReason::kQuotaFailed, kCloseInsufficientCredits);
-                    } else {
-                        // No connection here (a session recorded by other means): end the record.
-                        (void)store_.End(row.id, "quota_failed", now, now - row.started_at_ms, captured);
-                        metrics_->Ended(EndReason::kQuotaFailed);
-                    }
-                }
-            } else if (ledger::IsTransient(response.rejection)) {
-                ++stats.failures;  // charged to the same cumulative total next cycle
-            } else {
-                // The hold is gone (expired during an outage, or settled): the session cannot go on.
-                spdlog::error("msg=\"live checkpoint refused\" session_id={} code={}", row.id,
-                              ledger::RejectionName(response.rejection));
-                ++stats.failures;
-                if (session) {
-                    End(session, EndReason::kError, http::kCloseInternal);
+                    End(session, EndReason::kQuotaFailed, kCloseInsufficientCredits);
                 } else {
-                    (void)store_.End(row.id, "error", now, now - row.started_at_ms, row.charged);
-                    metrics_->Ended(EndReason::kError);
+                    // No connection here (a session recorded by other means): end the record.
+                    (void)store_.End(row.id, "quota_failed", now, now - row.started_at_ms, captured);
+                    metrics_->Ended(EndReason::kQuotaFailed);
                 }
             }
+        } else if (ledger::IsTransient(response.rejection)) {
+            ++stats.failures;  // charged to the same cumulative total next cycle
+        } else {
+            // The hold is gone (expired during an outage, or settled): the session cannot go on.
+            spdlog::error("msg=\"live checkpoint refused\" session_id={} code={}", row.id,
+                          ledger::RejectionName(response.rejection));
+            ++stats.failures;
+            if (session) {
+                End(session, EndReason::kError, http::kCloseInternal);
+            } else {
+                (void)store_.End(row.id, "error", now, now - row.started_at_ms, row.charged);
+                metrics_->Ended(EndReason::kError);
+            }
         }
-        if (Status recorded = store_.RecordCharges(charges); !recorded) {
-            spdlog::error("msg=\"live charges not recorded\" error={}", LogQuote(recorded.error().message));
-        }
-        if (static_cast<int64_t>(rows->size()) < options_.batch_max) {
-            break;
-        }
+    }
+    if (Status recorded = store_.RecordCharges(charges); !recorded) {
+        spdlog::error("msg=\"live charges not recorded\" error={}", LogQuote(recorded.error().message));
     }
     stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     metrics_->cycle_seconds.Observe(stats.seconds);

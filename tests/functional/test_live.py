@@ -10,13 +10,14 @@ import http.client
 import json
 import re
 import signal
+import subprocess
 import time
 import unittest
 import uuid
 
 import websockets
 
-from harness import Server
+from harness import BINARY, Server
 
 RATE = 600  # credits per minute: 10 per second
 ENV = {
@@ -380,6 +381,22 @@ class LiveTest(unittest.TestCase):
         # Unauthenticated: 401, no stream.
         self.assertEqual(self.server.request("GET", "/api/v1/me/events").status, 401)
         connection.close()
+
+
+class LoadTestToolTest(unittest.TestCase):
+    def test_runs_bounded_sessions_and_checks_them(self):
+        result = subprocess.run([BINARY, "loadtest", "--sessions", "20", "--seconds", "2", "--interval", "1"],
+                                capture_output=True, text=True, timeout=120)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertIn("connected: 20 of 20 sessions", result.stdout)
+        self.assertIn("settled: 20 of 20 sessions; 0 charges differ", result.stdout)
+        self.assertIn("ledger verify: ok", result.stdout)
+        self.assertRegex(result.stdout, r"event delivery .*: [1-9][0-9]* events")
+
+    def test_refuses_counts_and_durations_beyond_its_bounds(self):
+        for args in (["--sessions", "0"], ["--sessions", "20001"], ["--seconds", "0"], ["--seconds", "601"]):
+            result = subprocess.run([BINARY, "loadtest", *args], capture_output=True, text=True, timeout=30)
+            self.assertNotEqual(result.returncode, 0, args)
 
 
 class _Deadline:
