@@ -84,8 +84,8 @@ class StreamChannel : public Channel, public std::enable_shared_from_this<Stream
                 close_code_ = kClosePolicy;
                 outbox_.clear();
                 asio::post(executor_, [self = shared_from_this()] {
-                    if (self->abort_) {
-                        self->abort_();
+                    if (self->cut) {
+                        self->cut();
                     }
                 });
                 return false;
@@ -147,7 +147,7 @@ class StreamChannel : public Channel, public std::enable_shared_from_this<Stream
         co_return !error;
     }
     // Cuts the connection (set by the server; runs on the strand).
-    std::function<void()> abort_;
+    std::function<void()> cut;
 
    private:
     void Wake() {
@@ -464,7 +464,7 @@ asio::awaitable<void> Server::Impl::ServeWebSocket(std::shared_ptr<Connection> c
         co_return;
     }
     auto channel = OpenChannel(*connection);
-    channel->abort_ = [ws] {
+    channel->cut = [ws] {
         beast::error_code ignored;
         beast::get_lowest_layer(*ws).socket().close(ignored);
     };
@@ -532,7 +532,7 @@ asio::awaitable<void> Server::Impl::ServeEventStream(std::shared_ptr<Connection>
     auto& stream = connection->stream;
     stream.expires_never();
     auto channel = OpenChannel(*connection);
-    channel->abort_ = [connection] {
+    channel->cut = [connection] {
         beast::error_code ignored;
         connection->stream.socket().close(ignored);
     };

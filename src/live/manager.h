@@ -120,8 +120,6 @@ class Manager {
 
    private:
     struct Metrics;
-    // Settles one session with a final charge for `active_ms` (blocking).
-    void Settle(const std::shared_ptr<Session>& session, EndReason reason, uint16_t close_code);
     ledger::Response Call(ledger::Operation operation, std::string key);
     void Forget(const Session& session);
     void Refuse(const std::shared_ptr<http::Channel>& channel, uint16_t code, std::string reason,
