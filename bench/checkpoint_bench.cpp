@@ -107,10 +107,9 @@ int Main(int64_t sessions) {
     auto store = database->NewSessionStore();
     live::EventBus bus;
     ThreadPool pool(2);
-    live::ManagerOptions manager_options;
-    manager_options.instance = "bench";
-    manager_options.rate_per_minute = kRate;
-    live::Manager manager(manager_options, *store, *writer, bus, pool, clock, metrics);
+    Config::Session session_config;
+    session_config.rate_per_minute = kRate;
+    live::Manager manager("bench", session_config, *store, *writer, bus, pool, clock, metrics);
     const live::CycleStats cycle = manager.Checkpoint();
     std::printf("checkpoint: %lld sessions, %lld charged, %lld credits, %lld failures in %.3f s "
                 "(%.0f sessions/s)\n",

@@ -224,16 +224,11 @@ void WebRoutes::MyEvents(const store::WebSession& session, HttpRequest&& request
         respond(Unavailable(request));
         return;
     }
-    const int64_t available = *balance ? (*balance)->available : 0;
-    const int64_t held = *balance ? (*balance)->held : 0;
-    const int64_t posted = *balance ? (*balance)->posted : 0;
     HttpResponse response;
     response.stream = std::make_shared<live::BalanceStream>(
         *deps_.events, session.user.id,
-        json::serialize(json::object{{"type", "credits.balance"},
-                                     {"available", available},
-                                     {"held", held},
-                                     {"posted", posted}}));
+        *balance ? live::BalanceEvent((*balance)->available, (*balance)->held, (*balance)->posted)
+                 : live::BalanceEvent(0, 0, 0));
     response.stream_kind = http::StreamKind::kEventStream;
     respond(std::move(response));
 }
@@ -288,26 +283,20 @@ void WebRoutes::LiveDubbing(HttpRequest&& request, Respond respond) {
             }
             user = std::move(*found);
         } else {
-            const auto header = req.Header("cookie");
-            const auto cookie = header ? CookieValue(*header, CookieName()) : std::nullopt;
-            if (cookie) {
-                auto found = deps_.database.FindSession(Sha256Hex(*cookie),
-                                                        deps_.config.auth.session_idle_seconds * 1000,
-                                                        deps_.config.auth.session_absolute_seconds * 1000);
-                if (!found) {
-                    refuse(http::kCloseInternal, "unavailable; try again");
-                    return;
-                }
-                if (*found) {
-                    user = (*found)->user;
-                }
+            auto found = SessionOf(req);
+            if (!found) {
+                refuse(http::kCloseInternal, "unavailable; try again");
+                return;
+            }
+            if (*found) {
+                user = (*found)->user;
             }
             if (!user) {
                 refuse(live::kCloseUnauthenticated, "unauthenticated");
                 return;
             }
         }
-        if (user->status != "active" || deps_.database.IsSuspended(user->id)) {
+        if (user->status != "active") {
             refuse(live::kCloseBlocked, "blocked");
             return;
         }
@@ -321,25 +310,28 @@ void WebRoutes::LiveDubbing(HttpRequest&& request, Respond respond) {
     });
 }
 
+Result<std::optional<store::WebSession>> WebRoutes::SessionOf(const HttpRequest& request) {
+    const auto header = request.Header("cookie");
+    const auto token = header ? CookieValue(*header, CookieName()) : std::nullopt;
+    if (!token) {
+        return std::optional<store::WebSession>();
+    }
+    return deps_.database.FindSession(Sha256Hex(*token), deps_.config.auth.session_idle_seconds * 1000,
+                                      deps_.config.auth.session_absolute_seconds * 1000);
+}
+
 void WebRoutes::SignedIn(http::Router& router, const char* method, const char* pattern, bool mutation,
                          Handler handler) {
     router.Add(method, pattern, [this, mutation, handler](HttpRequest&& request, Respond respond) {
         auto shared = std::make_shared<HttpRequest>(std::move(request));
         deps_.blocking.Post([this, mutation, handler, shared, respond = std::move(respond)] {
             HttpRequest& req = *shared;
-            const auto header = req.Header("cookie");
-            const auto token = header ? CookieValue(*header, CookieName()) : std::nullopt;
-            std::optional<store::WebSession> session;
-            if (token) {
-                auto found = deps_.database.FindSession(Sha256Hex(*token),
-                                                        deps_.config.auth.session_idle_seconds * 1000,
-                                                        deps_.config.auth.session_absolute_seconds * 1000);
-                if (!found) {
-                    respond(Unavailable(req));
-                    return;
-                }
-                session = std::move(*found);
+            auto found = SessionOf(req);
+            if (!found) {
+                respond(Unavailable(req));
+                return;
             }
+            std::optional<store::WebSession>& session = *found;
             if (!session || session->user.status != "active") {
                 respond(http::ProblemResponse({401, "unauthenticated", "sign in first"}, &req));
                 return;

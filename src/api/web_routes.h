@@ -25,6 +25,8 @@ class WebRoutes {
     std::string CookieName() const;
 
    private:
+    // The web session the request's cookie names, if it is live (blocking).
+    Result<std::optional<store::WebSession>> SessionOf(const http::HttpRequest& request);
     using Handler = void (WebRoutes::*)(const store::WebSession&, http::HttpRequest&&, http::Respond);
     // A route for a signed-in person; `mutation` adds the CSRF token and Origin checks.
     void SignedIn(http::Router& router, const char* method, const char* pattern, bool mutation,

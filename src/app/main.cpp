@@ -15,8 +15,8 @@
 #include "api/api.h"
 #include "app/loadtest.h"
 #include "core/clock.h"
-#include "core/crypto.h"
 #include "core/config.h"
+#include "core/crypto.h"
 #include "core/log.h"
 #include "core/thread_pool.h"
 #include "http/server.h"
@@ -147,16 +147,9 @@ int Serve(const Config& config) {
     auto blocking = std::make_unique<ThreadPool>(static_cast<size_t>(config.database.read_connections));
     auto sessions = (*database)->NewSessionStore();
     auto dubbing = live::MakePassthroughEngine();
-    live::ManagerOptions live_options;
-    live_options.instance = "pid-" + std::to_string(::getpid()) + "-" + RandomToken(4);
-    live_options.rate_per_minute = config.session.rate_per_minute;
-    live_options.preauth_credits = config.session.preauth_credits;
-    live_options.concurrent_max = config.session.concurrent_max;
-    live_options.interval_seconds = config.session.checkpoint_interval_seconds;
-    live_options.batch_max = config.session.checkpoint_batch_max;
-    live_options.hold_ttl_seconds = config.session.hold_ttl_seconds;
-    auto live = std::make_unique<live::Manager>(live_options, *sessions, **writer, events, *blocking,
-                                                clock, metrics);
+    const std::string instance = "pid-" + std::to_string(::getpid()) + "-" + RandomToken(4);
+    auto live = std::make_unique<live::Manager>(instance, config.session, *sessions, **writer, events,
+                                                *blocking, clock, metrics);
     // Sessions a previous process left open are settled before anything else may touch them.
     auto recovered = live->Recover();
     if (!recovered) {
@@ -169,9 +162,8 @@ int Serve(const Config& config) {
     auto mail_worker = std::make_unique<mail::DeliveryWorker>(
         config.mail, mail::MakeTransport(config.mail), **database, clock, metrics);
     std::atomic<bool> draining{false};
-    api::Deps deps{config,   clock,         **database,     **writer,      *blocking,
-                   metrics,  draining,      mail_worker.get(), live.get(), sessions.get(),
-                   &events,  dubbing.get()};
+    api::Deps deps{config,   clock,             **database, **writer,       *blocking, metrics,
+                   draining, mail_worker.get(), live.get(), sessions.get(), &events, dubbing.get()};
     api::Api api(deps);
     http::Router router;
     api.Register(router);

@@ -47,6 +47,18 @@ TEST(Config, RangeChecksAtTheEdge) {
     EXPECT_FALSE(Config::Load("", {{"BETA500_DATABASE_SYNCHRONOUS", "off"}}));
 }
 
+TEST(Config, SessionSettingsAreChecked) {
+    // The hold must outlive two checkpoint intervals: 2 x 30 s is refused, one second more is not.
+    EXPECT_FALSE(Config::Load("", {{"BETA500_SESSION_HOLD_TTL_SECONDS", "60"}}));
+    EXPECT_TRUE(Config::Load("", {{"BETA500_SESSION_HOLD_TTL_SECONDS", "61"}}));
+    EXPECT_TRUE(Config::Load("", {{"BETA500_SESSION_HOLD_TTL_SECONDS", "86400"}}));
+    EXPECT_FALSE(Config::Load("", {{"BETA500_SESSION_HOLD_TTL_SECONDS", "86401"}}));
+    EXPECT_FALSE(Config::Load("", {{"BETA500_SESSION_CHECKPOINT_INTERVAL_SECONDS", "0"}}));
+    EXPECT_FALSE(Config::Load("", {{"BETA500_SESSION_PREAUTH_CREDITS", "1000000001"}}));
+    EXPECT_TRUE(Config::Load("", {{"BETA500_SESSION_PREAUTH_CREDITS", "1000000000"}}));
+    EXPECT_FALSE(Config::Load("", {{"BETA500_SERVER_WS_MESSAGE_BYTES_MAX", "0"}}));
+}
+
 TEST(Config, DumpRedactsPasswords) {
     Config config;
     config.database.url = "postgres://app:hunter2@db/beta";

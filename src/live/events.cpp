@@ -3,12 +3,12 @@
 #include <boost/json.hpp>
 
 namespace beta500::live {
+namespace json = boost::json;
 
 int64_t EventBus::Subscribe(int64_t user_id, Listener listener) {
     std::lock_guard lock(mutex_);
     const int64_t id = next_id_++;
     listeners_[user_id].emplace_back(id, std::make_shared<Listener>(std::move(listener)));
-    ++count_;
     return id;
 }
 
@@ -19,9 +19,7 @@ void EventBus::Unsubscribe(int64_t user_id, int64_t id) {
         return;
     }
     auto& list = found->second;
-    const auto before = list.size();
     std::erase_if(list, [id](const auto& entry) { return entry.first == id; });
-    count_ -= static_cast<int64_t>(before - list.size());
     if (list.empty()) {
         listeners_.erase(found);
     }
@@ -44,10 +42,25 @@ void EventBus::Publish(int64_t user_id, std::string_view name, const std::string
     }
 }
 
+std::string BalanceEvent(int64_t available, int64_t held, int64_t posted) {
+    return json::serialize(json::object{
+        {"type", "credits.balance"}, {"available", available}, {"held", held}, {"posted", posted}});
+}
+
+bool EventBus::Listening(int64_t user_id) const {
+    std::lock_guard lock(mutex_);
+    return listeners_.contains(user_id);
+}
+
 void EventBus::OnCommit(const std::vector<ledger::WalletBalance>& balances) {
-    namespace json = boost::json;
+    // On the writer thread after every commit: warnings are tracked for every wallet, but
+    // events are built only for users someone listens to.
     for (const auto& balance : balances) {
-        for (int threshold : warnings_.Update(balance.user_id, balance.available, balance.received)) {
+        const std::vector<int> crossed = warnings_.Update(balance.user_id, balance.available, balance.received);
+        if (!Listening(balance.user_id)) {
+            continue;
+        }
+        for (int threshold : crossed) {
             Publish(balance.user_id, "credits.warning",
                     json::serialize(json::object{{"type", "credits.warning"},
                                                  {"threshold_percent", threshold},
@@ -55,16 +68,8 @@ void EventBus::OnCommit(const std::vector<ledger::WalletBalance>& balances) {
                                                  {"allocation", balance.received}}));
         }
         Publish(balance.user_id, "credits.balance",
-                json::serialize(json::object{{"type", "credits.balance"},
-                                             {"available", balance.available},
-                                             {"held", balance.held},
-                                             {"posted", balance.posted}}));
+                BalanceEvent(balance.available, balance.held, balance.posted));
     }
-}
-
-int64_t EventBus::subscribers() const {
-    std::lock_guard lock(mutex_);
-    return count_;
 }
 
 }  // namespace beta500::live

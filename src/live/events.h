@@ -19,6 +19,9 @@
 
 namespace beta500::live {
 
+// The JSON of a credits.balance event.
+std::string BalanceEvent(int64_t available, int64_t held, int64_t posted);
+
 class EventBus {
    public:
     // `name` is the event type (credits.balance, credits.warning, session.ended); `data` its
@@ -32,14 +35,14 @@ class EventBus {
     // The writer's commit hook: a credits.balance event per changed wallet, and a
     // credits.warning event per low-credit threshold crossed on the way down.
     void OnCommit(const std::vector<ledger::WalletBalance>& balances);
-    int64_t subscribers() const;
 
    private:
+    bool Listening(int64_t user_id) const;
+
     mutable std::mutex mutex_;
     int64_t next_id_ = 1;  // GUARDED_BY(mutex_)
     std::unordered_map<int64_t, std::vector<std::pair<int64_t, std::shared_ptr<Listener>>>>
         listeners_;  // GUARDED_BY(mutex_); by user
-    int64_t count_ = 0;  // GUARDED_BY(mutex_)
     WarningTracker warnings_;
 };
 

@@ -4,8 +4,6 @@
 
 #include <boost/json.hpp>
 #include <chrono>
-#include <future>
-#include <semaphore>
 
 #include "core/crypto.h"
 #include "core/log.h"
@@ -17,8 +15,6 @@ namespace json = boost::json;
 
 namespace {
 
-// Checkpoint charges waiting for the writer at once, at most (well under its queue bound).
-constexpr std::ptrdiff_t kChargesInFlightMax = 16384;
 // Who the ledger records for live-session charges.
 constexpr const char* kActor = "system:live";
 // The close reason sent with 4003: what a client needs to offer a top-up.
@@ -83,9 +79,11 @@ struct Manager::Metrics {
     obs::Gauge& active;
 };
 
-Manager::Manager(ManagerOptions options, SessionStore& store, ledger::Writer& writer, EventBus& bus,
-                 ThreadPool& blocking, const Clock& clock, obs::Registry& metrics)
-    : options_(std::move(options)),
+Manager::Manager(std::string instance, const Config::Session& config, SessionStore& store,
+                 ledger::Writer& writer, EventBus& bus, ThreadPool& blocking, const Clock& clock,
+                 obs::Registry& metrics)
+    : instance_(std::move(instance)),
+      config_(config),
       store_(store),
       writer_(writer),
       bus_(bus),
@@ -95,8 +93,34 @@ Manager::Manager(ManagerOptions options, SessionStore& store, ledger::Writer& wr
 
 Manager::~Manager() { Shutdown(); }
 
-ledger::Response Manager::Call(ledger::Operation operation, std::string key) {
-    return writer_.Call({std::move(operation), kActor, std::move(key)});
+std::vector<std::future<ledger::Response>> Manager::Charge(
+    const std::vector<SessionRow>& rows, const std::function<ledger::Meter(const SessionRow&)>& meter,
+    const std::string& key_suffix) {
+    std::vector<std::future<ledger::Response>> answers;
+    answers.reserve(rows.size());
+    for (const SessionRow& row : rows) {
+        auto answer = std::make_shared<std::promise<ledger::Response>>();
+        answers.push_back(answer->get_future());
+        charges_in_flight_.acquire();
+        writer_.Submit({meter(row), kActor, "live:" + std::to_string(row.id) + key_suffix},
+                       [this, answer](ledger::Response response) {
+                           answer->set_value(std::move(response));
+                           charges_in_flight_.release();
+                       });
+    }
+    return answers;
+}
+
+Status Manager::EndRecord(int64_t session_id, EndReason reason, int64_t ended_at_ms,
+                          int64_t active_ms, int64_t charged) {
+    auto ended = store_.End(session_id, std::string(EndReasonName(reason)), ended_at_ms, active_ms, charged);
+    if (!ended) {
+        spdlog::error("msg=\"live session end not recorded\" session_id={} error={}", session_id,
+                      LogQuote(ended.error().message));
+        return ended.error();
+    }
+    metrics_->Ended(reason);
+    return Status::Ok();
 }
 
 void Manager::Refuse(const std::shared_ptr<http::Channel>& channel, uint16_t code,
@@ -115,35 +139,28 @@ void Manager::Start(int64_t user_id, std::shared_ptr<http::Channel> channel, Sta
             return;
         }
         int64_t& count = per_user_[user_id];
-        if (count >= options_.concurrent_max) {
+        if (count >= config_.concurrent_max) {
             Refuse(channel, kCloseTooManySessions, "too many sessions",
                    json::serialize(json::object{{"type", "error"},
                                                 {"code", "too_many_sessions"},
-                                                {"limit", options_.concurrent_max}}));
+                                                {"limit", config_.concurrent_max}}));
             return;
         }
         ++count;
     }
-    auto release_slot = [this, user_id] {
-        std::lock_guard lock(mutex_);
-        if (--per_user_[user_id] <= 0) {
-            per_user_.erase(user_id);
-        }
-        changed_.notify_all();
-    };
-    ledger::Authorize authorize{user_id, options_.preauth_credits, options_.hold_ttl_seconds,
-                                options_.feature, "live session"};
+    ledger::Authorize authorize{user_id, config_.preauth_credits, config_.hold_ttl_seconds,
+                                std::string(kLiveFeature), "live session"};
     writer_.Submit(
         {authorize, kActor, "live:start:" + RandomToken(16)},
-        [this, user_id, channel, started, release_slot](ledger::Response response) {
+        [this, user_id, channel, started](ledger::Response response) {
             if (response.rejection != ledger::Rejection::kNone) {
-                release_slot();
+                ReleaseSlot(user_id);
                 if (response.rejection == ledger::Rejection::kInsufficientCredits) {
                     const int64_t available = Int(json::parse(response.body), {"available"});
                     json::object event{{"type", "error"},
                                        {"code", "insufficient_credits"},
                                        {"available", available},
-                                       {"required", options_.preauth_credits},
+                                       {"required", config_.preauth_credits},
                                        {"upgrade_required", true}};
                     Refuse(channel, kCloseInsufficientCredits, InsufficientReason(available),
                            json::serialize(event));
@@ -157,21 +174,22 @@ void Manager::Start(int64_t user_id, std::shared_ptr<http::Channel> channel, Sta
             const json::value body = json::parse(response.body);
             const int64_t hold_id = Int(body, {"hold", "id"});
             const int64_t available = Int(body, {"balance", "available"});
-            blocking_.Post([this, user_id, channel, started, release_slot, hold_id, available] {
+            blocking_.Post([this, user_id, channel, started, hold_id, available] {
                 SessionRow row;
                 row.user_id = user_id;
                 row.hold_id = hold_id;
-                row.feature = options_.feature;
-                row.rate_per_minute = options_.rate_per_minute;
-                row.instance = options_.instance;
+                row.feature = std::string(kLiveFeature);
+                row.rate_per_minute = config_.rate_per_minute;
+                row.instance = instance_;
                 row.started_at_ms = clock_.NowMs();
                 row.last_seen_at_ms = row.started_at_ms;
                 auto id = store_.Create(row);
                 if (!id) {
                     spdlog::error("msg=\"live session not recorded\" error={}",
                                   LogQuote(id.error().message));
-                    Call(ledger::Release{hold_id}, "live:start-failed:" + std::to_string(hold_id));
-                    release_slot();
+                    writer_.Call({ledger::Release{hold_id}, kActor,
+                                  "live:start-failed:" + std::to_string(hold_id)});
+                    ReleaseSlot(user_id);
                     Refuse(channel, http::kCloseInternal, "session store unavailable; try again", "");
                     return;
                 }
@@ -195,15 +213,17 @@ void Manager::Start(int64_t user_id, std::shared_ptr<http::Channel> channel, Sta
                     metrics_->active.Set(static_cast<int64_t>(sessions_.size()));
                     stopping = stopping_;
                 }
+                // The connection takes the session first: a client may send as soon as it
+                // reads session.started.
+                started(session);
                 channel->Send(json::serialize(json::object{
                     {"type", "session.started"},
                     {"protocol", 1},
                     {"session_id", std::to_string(session->id)},
                     {"rate_per_minute", session->rate_per_minute},
-                    {"checkpoint_interval_seconds", options_.interval_seconds},
-                    {"held", options_.preauth_credits},
+                    {"checkpoint_interval_seconds", config_.checkpoint_interval_seconds},
+                    {"held", config_.preauth_credits},
                     {"available", available}}));
-                started(session);
                 if (stopping) {
                     End(session, EndReason::kServerShutdown, http::kCloseGoingAway);
                 }
@@ -237,14 +257,8 @@ void Manager::End(const std::shared_ptr<Session>& session, EndReason reason, uin
             }
             blocking_.Post([this, session, reason, close_code, now, active_ms, available] {
                 const int64_t charged = session->charged;
-                if (auto ended = store_.End(session->id, std::string(EndReasonName(reason)), now,
-                                            active_ms, charged);
-                    !ended) {
-                    spdlog::error("msg=\"live session end not recorded\" session_id={} error={}",
-                                  session->id, LogQuote(ended.error().message));
-                }
+                (void)EndRecord(session->id, reason, now, active_ms, charged);  // logged there
                 Forget(*session);
-                metrics_->Ended(reason);
                 json::object event{{"type", "session.ended"},
                                    {"session_id", std::to_string(session->id)},
                                    {"reason", EndReasonName(reason)},
@@ -269,15 +283,22 @@ void Manager::End(const std::shared_ptr<Session>& session, EndReason reason, uin
         });
 }
 
+void Manager::ReleaseSlot(int64_t user_id) {
+    std::lock_guard lock(mutex_);
+    if (--per_user_[user_id] <= 0) {
+        per_user_.erase(user_id);
+    }
+    changed_.notify_all();
+}
+
 void Manager::Forget(const Session& session) {
     bus_.Unsubscribe(session.user_id, session.subscription);
-    std::lock_guard lock(mutex_);
-    sessions_.erase(session.id);
-    if (--per_user_[session.user_id] <= 0) {
-        per_user_.erase(session.user_id);
+    {
+        std::lock_guard lock(mutex_);
+        sessions_.erase(session.id);
+        metrics_->active.Set(static_cast<int64_t>(sessions_.size()));
     }
-    metrics_->active.Set(static_cast<int64_t>(sessions_.size()));
-    changed_.notify_all();
+    ReleaseSlot(session.user_id);
 }
 
 bool Manager::Terminate(int64_t session_id, EndReason reason, uint16_t close_code) {
@@ -315,7 +336,7 @@ CycleStats Manager::Checkpoint() {
     CycleStats stats;
     const int64_t now = clock_.NowMs();
     // The heartbeat first: charges below never run ahead of what a crash recovery would settle.
-    if (Status beat = store_.Heartbeat(options_.instance, now); !beat) {
+    if (Status beat = store_.Heartbeat(instance_, now); !beat) {
         spdlog::error("msg=\"live heartbeat failed\" error={}", LogQuote(beat.error().message));
         return stats;
     }
@@ -324,37 +345,28 @@ CycleStats Manager::Checkpoint() {
     // as soon as its batch is durable, not after the whole cycle.
     std::vector<SessionRow> rows;
     for (int64_t after = 0;;) {
-        auto page = store_.Active(options_.instance, after, options_.batch_max);
+        auto page = store_.Active(instance_, after, config_.checkpoint_batch_max);
         if (!page) {
             spdlog::error("msg=\"live sessions not read\" error={}", LogQuote(page.error().message));
             break;
         }
         rows.insert(rows.end(), std::make_move_iterator(page->begin()), std::make_move_iterator(page->end()));
-        if (static_cast<int64_t>(page->size()) < options_.batch_max) {
+        if (static_cast<int64_t>(page->size()) < config_.checkpoint_batch_max) {
             break;
         }
         after = rows.back().id;
     }
-    std::vector<std::promise<ledger::Response>> answers(rows.size());
-    std::counting_semaphore<kChargesInFlightMax> window(kChargesInFlightMax);
-    for (size_t i = 0; i < rows.size(); ++i) {
-        const SessionRow& row = rows[i];
+    auto answers = Charge(rows, [&](const SessionRow& row) {
         const int64_t active_ms = std::max<int64_t>(0, now - row.started_at_ms);
-        ledger::Meter meter{row.hold_id, CreditsDue(active_ms, row.rate_per_minute),
-                            CreditsPerInterval(options_.interval_seconds, row.rate_per_minute),
-                            options_.hold_ttl_seconds, false};
-        window.acquire();
-        writer_.Submit({meter, kActor, "live:" + std::to_string(row.id) + ":at:" + std::to_string(now)},
-                       [&answer = answers[i], &window](ledger::Response response) {
-                           answer.set_value(std::move(response));
-                           window.release();
-                       });
-    }
+        return ledger::Meter{row.hold_id, CreditsDue(active_ms, row.rate_per_minute),
+                             CreditsPerInterval(config_.checkpoint_interval_seconds, row.rate_per_minute),
+                             config_.hold_ttl_seconds, false};
+    }, ":at:" + std::to_string(now));
     std::vector<ChargeRecord> charges;
     charges.reserve(rows.size());
     for (size_t i = 0; i < rows.size(); ++i) {
         const SessionRow& row = rows[i];
-        const ledger::Response response = answers[i].get_future().get();
+        const ledger::Response response = answers[i].get();
         ++stats.sessions;
         std::shared_ptr<Session> session;
         {
@@ -363,6 +375,14 @@ CycleStats Manager::Checkpoint() {
                 session = found->second;
             }
         }
+        // Ends the session: its connection here, or only its record (a session of no connection).
+        auto end = [&](EndReason reason, uint16_t close_code, int64_t charged) {
+            if (session) {
+                End(session, reason, close_code);
+            } else {
+                (void)EndRecord(row.id, reason, now, now - row.started_at_ms, charged);
+            }
+        };
         if (response.rejection == ledger::Rejection::kNone) {
             const json::value body = json::parse(response.body);
             const int64_t charged = Int(body, {"charged"});
@@ -383,13 +403,7 @@ CycleStats Manager::Checkpoint() {
             }
             if (exhausted) {
                 ++stats.ended;
-                if (session) {
-                    End(session, EndReason::kQuotaFailed, kCloseInsufficientCredits);
-                } else {
-                    // No connection here (a session recorded by other means): end the record.
-                    (void)store_.End(row.id, "quota_failed", now, now - row.started_at_ms, captured);
-                    metrics_->Ended(EndReason::kQuotaFailed);
-                }
+                end(EndReason::kQuotaFailed, kCloseInsufficientCredits, captured);
             }
         } else if (ledger::IsTransient(response.rejection)) {
             ++stats.failures;  // charged to the same cumulative total next cycle
@@ -398,12 +412,7 @@ CycleStats Manager::Checkpoint() {
             spdlog::error("msg=\"live checkpoint refused\" session_id={} code={}", row.id,
                           ledger::RejectionName(response.rejection));
             ++stats.failures;
-            if (session) {
-                End(session, EndReason::kError, http::kCloseInternal);
-            } else {
-                (void)store_.End(row.id, "error", now, now - row.started_at_ms, row.charged);
-                metrics_->Ended(EndReason::kError);
-            }
+            end(EndReason::kError, http::kCloseInternal, row.charged);
         }
     }
     if (Status recorded = store_.RecordCharges(charges); !recorded) {
@@ -413,9 +422,9 @@ CycleStats Manager::Checkpoint() {
     metrics_->cycle_seconds.Observe(stats.seconds);
     metrics_->sessions_charged.Inc(stats.charged_sessions);
     metrics_->credits_charged.Inc(stats.credits);
-    if (stats.seconds > 0.8 * static_cast<double>(options_.interval_seconds)) {
+    if (stats.seconds > 0.8 * static_cast<double>(config_.checkpoint_interval_seconds)) {
         spdlog::warn("msg=\"checkpoint cycle slow\" seconds={:.3f} interval_seconds={} sessions={}",
-                     stats.seconds, options_.interval_seconds, stats.sessions);
+                     stats.seconds, config_.checkpoint_interval_seconds, stats.sessions);
     }
     return stats;
 }
@@ -423,26 +432,20 @@ CycleStats Manager::Checkpoint() {
 Result<int64_t> Manager::Recover() {
     int64_t settled = 0;
     for (;;) {
-        auto rows = store_.Orphaned(options_.instance, options_.batch_max);
+        auto rows = store_.Orphaned(instance_, config_.checkpoint_batch_max);
         if (!rows) {
             return rows.error();
         }
         if (rows->empty()) {
             return settled;
         }
-        std::vector<std::promise<ledger::Response>> answers(rows->size());
-        for (size_t i = 0; i < rows->size(); ++i) {
-            const SessionRow& row = (*rows)[i];
+        auto answers = Charge(*rows, [](const SessionRow& row) {
             const int64_t active_ms = std::max<int64_t>(0, row.last_seen_at_ms - row.started_at_ms);
-            writer_.Submit({ledger::Meter{row.hold_id, CreditsDue(active_ms, row.rate_per_minute), 0, 0, true},
-                            kActor, "live:" + std::to_string(row.id) + ":end"},
-                           [&answer = answers[i]](ledger::Response response) {
-                               answer.set_value(std::move(response));
-                           });
-        }
+            return ledger::Meter{row.hold_id, CreditsDue(active_ms, row.rate_per_minute), 0, 0, true};
+        }, ":end");
         for (size_t i = 0; i < rows->size(); ++i) {
             const SessionRow& row = (*rows)[i];
-            const ledger::Response response = answers[i].get_future().get();
+            const ledger::Response response = answers[i].get();
             if (ledger::IsTransient(response.rejection)) {
                 return Error{ErrorCode::kUnavailable, "the ledger is unavailable"};
             }
@@ -451,11 +454,11 @@ Result<int64_t> Manager::Recover() {
                 charged = Int(json::parse(response.body), {"hold", "captured"});
             }
             const int64_t active_ms = std::max<int64_t>(0, row.last_seen_at_ms - row.started_at_ms);
-            auto ended = store_.End(row.id, "connection_lost", row.last_seen_at_ms, active_ms, charged);
-            if (!ended) {
+            if (Status ended = EndRecord(row.id, EndReason::kConnectionLost, row.last_seen_at_ms,
+                                         active_ms, charged);
+                !ended) {
                 return ended.error();
             }
-            metrics_->Ended(EndReason::kConnectionLost);
             ++settled;
         }
     }
@@ -463,7 +466,7 @@ Result<int64_t> Manager::Recover() {
 
 void Manager::StartWorker() {
     worker_ = std::thread([this] {
-        const auto interval = std::chrono::seconds(options_.interval_seconds);
+        const auto interval = std::chrono::seconds(config_.checkpoint_interval_seconds);
         auto next = std::chrono::steady_clock::now() + interval;
         for (;;) {
             {

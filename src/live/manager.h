@@ -11,14 +11,17 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <semaphore>
 #include <string>
 #include <thread>
 #include <unordered_map>
 
 #include "core/clock.h"
+#include "core/config.h"
 #include "core/thread_pool.h"
 #include "http/stream.h"
 #include "ledger/writer.h"
@@ -27,10 +30,7 @@
 
 namespace beta500::obs {
 class Registry;
-class Counter;
-class Gauge;
-class Histogram;
-}  // namespace beta500::obs
+}
 
 namespace beta500::live {
 
@@ -53,16 +53,8 @@ enum class EndReason {
 };
 std::string_view EndReasonName(EndReason reason);
 
-struct ManagerOptions {
-    std::string instance;  // this process, unique among the database's servers
-    std::string feature = "live_dubbing";
-    int64_t rate_per_minute = 60;
-    int64_t preauth_credits = 60;
-    int64_t concurrent_max = 2;
-    int64_t interval_seconds = 30;
-    int64_t batch_max = 4096;
-    int64_t hold_ttl_seconds = 3600;
-};
+// The usage feature live sessions are charged to.
+inline constexpr std::string_view kLiveFeature = "live_dubbing";
 
 // One live session. Its connection side is `channel`; the rest is the manager's.
 struct Session {
@@ -90,9 +82,11 @@ class Manager {
    public:
     using Started = std::function<void(std::shared_ptr<Session>)>;
 
-    // Borrows everything; all must outlive the manager.
-    Manager(ManagerOptions options, SessionStore& store, ledger::Writer& writer, EventBus& bus,
-            ThreadPool& blocking, const Clock& clock, obs::Registry& metrics);
+    // `instance` names this process, unique among the database's servers. Borrows the rest;
+    // all must outlive the manager.
+    Manager(std::string instance, const Config::Session& config, SessionStore& store,
+            ledger::Writer& writer, EventBus& bus, ThreadPool& blocking, const Clock& clock,
+            obs::Registry& metrics);
     ~Manager();
 
     // Starts a session for the user on `channel`: checks the per-user cap (4009), holds the
@@ -116,16 +110,28 @@ class Manager {
     // Stops the worker, ends every session as server_shutdown and waits until all are settled.
     void Shutdown();
     int64_t active() const;
-    const ManagerOptions& options() const { return options_; }
 
    private:
     struct Metrics;
-    ledger::Response Call(ledger::Operation operation, std::string key);
+    // Checkpoint and settlement charges waiting for the writer at once, at most (well under its
+    // queue bound).
+    static constexpr std::ptrdiff_t kChargesInFlightMax = 16384;
+    // Submits one Meter per row, keyed "live:<id><key_suffix>", and returns the answers in row
+    // order. The whole set goes at once (the writer batches it), each answer as it is durable.
+    std::vector<std::future<ledger::Response>> Charge(
+        const std::vector<SessionRow>& rows,
+        const std::function<ledger::Meter(const SessionRow&)>& meter, const std::string& key_suffix);
+    // Ends a session's record and counts it (a session with or without a connection here).
+    Status EndRecord(int64_t session_id, EndReason reason, int64_t ended_at_ms, int64_t active_ms,
+                     int64_t charged);
+    // Gives back a place under the user's session cap (a start that failed, or a session gone).
+    void ReleaseSlot(int64_t user_id);
     void Forget(const Session& session);
     void Refuse(const std::shared_ptr<http::Channel>& channel, uint16_t code, std::string reason,
                 std::string event);
 
-    const ManagerOptions options_;
+    const std::string instance_;
+    const Config::Session config_;
     SessionStore& store_;
     ledger::Writer& writer_;
     EventBus& bus_;
@@ -140,6 +146,7 @@ class Manager {
     bool stopping_ = false;                          // GUARDED_BY(mutex_)
     std::condition_variable changed_;
 
+    std::counting_semaphore<kChargesInFlightMax> charges_in_flight_{kChargesInFlightMax};
     std::thread worker_;
 };
 

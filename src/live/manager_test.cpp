@@ -104,8 +104,7 @@ class ManagerTest : public ::testing::Test {
         };
         writer_ = std::move(*ledger::Writer::Start(database_->NewLedgerStore(), options, clock_, nullptr));
         sessions_ = database_->NewSessionStore();
-        options_.instance = "test";
-        manager_ = std::make_unique<Manager>(options_, *sessions_, *writer_, bus_, pool_, clock_, metrics_);
+        manager_ = std::make_unique<Manager>("test", config_, *sessions_, *writer_, bus_, pool_, clock_, metrics_);
     }
     void TearDown() override {
         manager_.reset();
@@ -146,7 +145,7 @@ class ManagerTest : public ::testing::Test {
     std::unique_ptr<store::Database> database_;
     std::unique_ptr<ledger::Writer> writer_;
     std::unique_ptr<SessionStore> sessions_;
-    ManagerOptions options_;
+    Config::Session config_;
     std::unique_ptr<Manager> manager_;
     int users_ = 0;
     int keys_ = 0;
@@ -242,6 +241,22 @@ TEST_F(ManagerTest, ATopUpDuringASessionTakesEffectAtTheNextCheckpointAndReArmsW
     ASSERT_EQ(Do(ledger::Deduct{user, 650, "ai_search", ""}).rejection, ledger::Rejection::kNone);
     ASSERT_TRUE(channel->Event("credits.warning", 3));
     EXPECT_EQ(channel->Event("credits.warning", 3)->at("threshold_percent").as_int64(), 20);
+}
+
+TEST_F(ManagerTest, ChargesEverySessionAcrossManyPages) {
+    config_.checkpoint_batch_max = 2;  // five sessions: pages of 2, 2 and 1
+    manager_ = std::make_unique<Manager>("test", config_, *sessions_, *writer_, bus_, pool_, clock_, metrics_);
+    std::vector<std::shared_ptr<Session>> started;
+    for (int i = 0; i < 5; ++i) {
+        started.push_back(Start(User(1000)).second);
+    }
+    clock_.Advance(30'000);
+    const CycleStats stats = manager_->Checkpoint();
+    EXPECT_EQ(stats.sessions, 5);
+    EXPECT_EQ(stats.credits, 150);
+    for (const auto& session : started) {
+        EXPECT_EQ(Row(session->id).charged, 30);
+    }
 }
 
 TEST_F(ManagerTest, CapsConcurrentSessionsPerUser) {

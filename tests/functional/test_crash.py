@@ -18,13 +18,18 @@ LOAD_SECONDS = 1.5
 
 
 class CrashTest(unittest.TestCase):
+    def seed(self, server, credits):
+        """A user holding `credits`, and an admin token."""
+        user = server.last_line("users", "create", "--email", "ada@example.com")
+        token = server.last_line("tokens", "create", "--scope", "admin")
+        self.assertEqual(server.request("POST", "/api/v1/admin/credits/grants",
+                                        {"user_id": user, "amount": credits, "reason": "r"},
+                                        token=token, key="seed").status, 201)
+        return user, token
+
     def test_kill_9_during_writes_loses_and_duplicates_nothing(self):
         with Server() as server:
-            user = server.last_line("users", "create", "--email", "ada@example.com")
-            token = server.last_line("tokens", "create", "--scope", "admin")
-            self.assertEqual(server.request("POST", "/api/v1/admin/credits/grants",
-                                            {"user_id": user, "amount": 1_000_000_000, "reason": "r"},
-                                            token=token, key="seed").status, 201)
+            user, token = self.seed(server, 1_000_000_000)
             acknowledged = {}  # key -> transfer id
             sent = []
             lock = threading.Lock()
@@ -91,11 +96,7 @@ class CrashTest(unittest.TestCase):
 
     def test_sigterm_drains_and_exits_cleanly(self):
         with Server() as server:
-            user = server.last_line("users", "create", "--email", "ada@example.com")
-            token = server.last_line("tokens", "create", "--scope", "admin")
-            self.assertEqual(server.request("POST", "/api/v1/admin/credits/grants",
-                                            {"user_id": user, "amount": 5, "reason": "r"},
-                                            token=token, key="g").status, 201)
+            user, token = self.seed(server, 5)
             idle = server.connect()
             self.assertEqual(server.request("GET", "/healthz", connection=idle).status, 200)
             started = time.monotonic()

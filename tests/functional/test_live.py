@@ -40,7 +40,10 @@ def due(active_ms):
 
 class LiveTest(unittest.TestCase):
     def setUp(self):
-        self.server = Server(env=ENV).__enter__()
+        self.start(ENV)
+
+    def start(self, env):
+        self.server = Server(env=env).__enter__()
         self.admin = self.server.last_line("tokens", "create", "--scope", "admin")
         self.service = self.server.last_line("tokens", "create", "--scope", "service")
 
@@ -97,6 +100,13 @@ class LiveTest(unittest.TestCase):
             pass
         return events, ws.close_code, ws.close_reason
 
+    async def open_sessions(self, users):
+        """One started session per user, left open."""
+        sockets = [await self.connect(user).__aenter__() for user in users]
+        for ws in sockets:
+            await self.next_event(ws, "session.started")
+        return sockets
+
     @staticmethod
     async def next_event(ws, kind, timeout=5):
         deadline = time.monotonic() + timeout
@@ -151,7 +161,7 @@ class LiveTest(unittest.TestCase):
         self.assertGreaterEqual(seconds, 1.5)
         self.assertLess(seconds, 2.5 + 1 + 0.9)
         warnings = [event["threshold_percent"] for event in events if event["type"] == "credits.warning"]
-        self.assertEqual(warnings, sorted(set(warnings), reverse=True))  # each crossing once
+        self.assertEqual(warnings, [20, 10, 5])  # each crossing once, in order
         balance = self.balance(user)
         self.assertEqual((balance["available"], balance["held"], balance["posted"]), (0, 0, 0))
         [row] = self.sessions()
@@ -275,19 +285,60 @@ class LiveTest(unittest.TestCase):
             codes = []
             async with self.connect(user, max_size=None) as ws:
                 await self.next_event(ws, "session.started")
-                await ws.send(b"\x00" * 1024)  # exactly the limit: accepted
+                await ws.send(b"\x00" * 1024)  # exactly the limit: accepted, and echoed
+                echo = await asyncio.wait_for(ws.recv(), 5)
+                while isinstance(echo, str):
+                    echo = await asyncio.wait_for(ws.recv(), 5)
+                self.assertEqual(len(echo), 1024)
                 await ws.send(b"\x00" * 1026)
                 codes.append((await self.events_until_close(ws))[1])
             async with self.connect(user) as ws:
                 await self.next_event(ws, "session.started")
-                for _ in range(40):
+                for _ in range(20):  # exactly the limit within any one second: accepted
+                    await ws.send(json.dumps({"type": "text", "text": "x"}))
+                for _ in range(20):
+                    await self.next_event(ws, "translation")
+                await asyncio.sleep(1.05)  # a new second: the stop is not the 21st message
+                await ws.send(json.dumps({"type": "stop"}))
+                codes.append((await self.events_until_close(ws))[1])
+            async with self.connect(user) as ws:
+                await self.next_event(ws, "session.started")
+                # 100 at once: whatever second boundary falls inside, one second sees over 20.
+                for _ in range(100):
                     await ws.send(json.dumps({"type": "text", "text": "x"}))
                 codes.append((await self.events_until_close(ws))[1])
             return codes
 
-        self.assertEqual(self.run_async(scenario()), [1009, 1008])
+        self.assertEqual(self.run_async(scenario()), [1009, 1000, 1008])
         reasons = sorted(row["end_reason"] for row in self.settled())
-        self.assertEqual(reasons, ["error", "error"])
+        self.assertEqual(reasons, ["error", "error", "user_stopped"])
+        self.assertEqual(self.balance(user)["held"], 0)
+        self.verify()
+
+    def test_a_client_that_stops_reading_is_cut_and_its_session_settled(self):
+        self.server.__exit__(None, None, None)
+        self.start(dict(ENV, BETA500_SERVER_STREAM_OUTBOX_MAX="8",
+                        BETA500_SERVER_WS_MESSAGES_PER_SECOND="100000",
+                        BETA500_SERVER_WS_MESSAGE_BYTES_MAX="65536"))
+        user = self.user(1000)
+
+        async def scenario():
+            # The client reads nothing: its queue and buffers fill, then the server's socket
+            # buffers, then the server's outbox of 8 messages (every audio message is echoed).
+            ws = await websockets.connect(self.url(user), max_queue=1, read_limit=2 ** 16,
+                                          extra_headers={"Authorization": "Bearer " + self.service})
+            await self.next_event(ws, "session.started")
+            try:
+                for _ in range(1000):  # 64 MiB at most
+                    await ws.send(b"\x00" * 65536)
+            except websockets.ConnectionClosed:
+                pass
+            ws.transport.abort()
+
+        self.run_async(scenario())
+        [row] = self.settled()
+        self.assertEqual(row["end_reason"], "error")
+        self.assertEqual(row["charged"], due(row["active_ms"]))
         self.assertEqual(self.balance(user)["held"], 0)
         self.verify()
 
@@ -295,9 +346,7 @@ class LiveTest(unittest.TestCase):
         users = [self.user(1000) for _ in range(3)]
 
         async def scenario():
-            sockets = [await self.connect(user).__aenter__() for user in users]
-            for ws in sockets:
-                await self.next_event(ws, "session.started")
+            sockets = await self.open_sessions(users)
             await self.next_event(sockets[0], "credits.checkpoint", timeout=3)
             await asyncio.sleep(1.2)
             self.server.process.send_signal(signal.SIGKILL)
@@ -323,9 +372,7 @@ class LiveTest(unittest.TestCase):
         users = [self.user(1000) for _ in range(2)]
 
         async def scenario():
-            sockets = [await self.connect(user).__aenter__() for user in users]
-            for ws in sockets:
-                await self.next_event(ws, "session.started")
+            sockets = await self.open_sessions(users)
             await asyncio.sleep(0.5)
             self.server.process.send_signal(signal.SIGTERM)
             return [await self.events_until_close(ws) for ws in sockets]
