@@ -7,13 +7,18 @@ SANITIZED_TESTS = core_test obs_test ledger_test store_test mail_test identity_t
                   ledger_concurrency_test
 DATA_DIR ?= var
 LISTEN ?= 127.0.0.1:8080
+# The first admin: invited at start-up; sign in with this address.
+ADMIN_EMAIL ?= admin@example.com
 
-.PHONY: all setup configure build run test sanitize bench clean
+.PHONY: all setup setup-test configure build run test sanitize bench clean
 
 all: build
 
 setup:
 	@bash scripts/setup.sh
+
+setup-test:
+	@bash scripts/setup.sh --test
 
 $(BUILD_DIR)/build.ninja: | setup
 	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
@@ -24,12 +29,12 @@ build: setup configure
 	cmake --build $(BUILD_DIR)
 
 run: build
-	@echo "To sign in: in a second terminal run"
-	@echo "    $(BUILD_DIR)/src/app/beta500 --data-dir $(DATA_DIR) invite --admin --email you@example.com"
-	@echo "then open http://$(LISTEN)/signin; the sign-in link appears in this log (mail.transport = log)."
-	$(BUILD_DIR)/src/app/beta500 serve --listen $(LISTEN) --data-dir $(DATA_DIR)
+	@echo "To sign in: open http://$(LISTEN)/signin and ask for a link for $(ADMIN_EMAIL);"
+	@echo "the link appears in this log (mail.transport = log). ADMIN_EMAIL=... make run picks another address."
+	BETA500_BETA_ADMIN_EMAIL=$(ADMIN_EMAIL) BETA500_SERVER_PUBLIC_URL=http://$(LISTEN) \
+		$(BUILD_DIR)/src/app/beta500 serve --listen $(LISTEN) --data-dir $(DATA_DIR)
 
-test: build sanitize
+test: setup-test build sanitize
 	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 900
 
 $(SANITIZE_DIR)/build.ninja: | setup

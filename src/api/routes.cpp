@@ -99,7 +99,7 @@ class Api::Routes {
    public:
     explicit Routes(Deps& deps)
         : deps_(deps),
-          auth_(deps.database, deps.blocking),
+          auth_(deps.config, deps.database, deps.blocking),
           invitations_(deps.config, deps.database, deps.clock) {}
 
     void Register(http::Router& router) {

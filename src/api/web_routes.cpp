@@ -28,23 +28,10 @@ constexpr size_t kTokenBytes = 32;
 constexpr size_t kCsrfBytes = 16;
 constexpr const char* kMagicLinkPurpose = "magic_link";
 
-// scheme://host[:port] as browsers send it in Origin: lower case, no default port.
-std::string OriginOf(const std::string& url) {
-    const auto scheme = url.find("://");
-    const auto path = url.find('/', scheme + 3);
-    std::string origin = path == std::string::npos ? url : url.substr(0, path);
-    for (char& ch : origin) {
-        ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    }
-    if (origin.rfind("http://", 0) == 0 && origin.ends_with(":80")) {
-        origin.resize(origin.size() - 3);
-    } else if (origin.rfind("https://", 0) == 0 && origin.ends_with(":443")) {
-        origin.resize(origin.size() - 4);
-    }
-    return origin;
-}
+}  // namespace
 
-// The sign-in token of a form body `token=...` (tokens are base64url: nothing to decode).
+namespace web {
+
 std::optional<std::string> FormToken(std::string_view body) {
     constexpr std::string_view kField = "token=";
     const auto at = body.find(kField);
@@ -53,6 +40,9 @@ std::optional<std::string> FormToken(std::string_view body) {
     }
     std::string_view value = body.substr(at + kField.size());
     value = value.substr(0, value.find('&'));
+    if (value.empty() || value.size() > 2 * kTokenBytes) {
+        return std::nullopt;
+    }
     for (char ch : value) {
         if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_') {
             return std::nullopt;
@@ -69,6 +59,16 @@ HttpResponse Page(int status, const std::string& title, const std::string& text)
                         {}};
 }
 
+HttpResponse ButtonPage(const std::string& title, const std::string& action, const std::string& token,
+                        const std::string& label) {
+    return HttpResponse{200, "text/html; charset=utf-8",
+                        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>" + title +
+                            "</title></head><body><h1>" + title + "</h1><form method=\"post\" action=\"" +
+                            action + "\"><input type=\"hidden\" name=\"token\" value=\"" + token +
+                            "\"><button type=\"submit\">" + label + "</button></form></body></html>",
+                        {}};
+}
+
 HttpResponse Unavailable(const HttpRequest& request) {
     auto response = http::ProblemResponse(
         {503, "unavailable", "the service is unavailable; retry shortly"}, &request);
@@ -76,35 +76,21 @@ HttpResponse Unavailable(const HttpRequest& request) {
     return response;
 }
 
-bool SameSecret(const std::string& a, const std::string& b) {
-    return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+std::string SafeReturnPath(std::string_view path) {
+    constexpr size_t kPathBytesMax = 512;
+    const bool local = path.size() <= kPathBytesMax && path.starts_with('/') && !path.starts_with("//") &&
+                       path.find('\\') == std::string_view::npos &&
+                       std::none_of(path.begin(), path.end(), [](char ch) {
+                           return static_cast<unsigned char>(ch) < 0x21 || ch == 0x7f;
+                       });
+    return local ? std::string(path) : "/";
 }
 
-}  // namespace
+}  // namespace web
 
-std::optional<std::string> CookieValue(std::string_view header, std::string_view name) {
-    while (!header.empty()) {
-        const auto end = header.find(';');
-        std::string_view pair = header.substr(0, end);
-        while (!pair.empty() && pair.front() == ' ') {
-            pair.remove_prefix(1);
-        }
-        const auto equals = pair.find('=');
-        if (equals != std::string_view::npos && pair.substr(0, equals) == name) {
-            return std::string(pair.substr(equals + 1));
-        }
-        if (end == std::string_view::npos) {
-            break;
-        }
-        header.remove_prefix(end + 1);
-    }
-    return std::nullopt;
-}
+using namespace web;
 
-WebRoutes::WebRoutes(Deps& deps)
-    : deps_(deps),
-      origin_(OriginOf(deps.config.server.public_url)),
-      secure_(deps.config.server.public_url.rfind("https://", 0) == 0) {
+WebRoutes::WebRoutes(Deps& deps) : deps_(deps), sessions_(deps.config, deps.database) {
     std::string_view list = deps.config.session.allowed_origins;
     while (!list.empty()) {
         const size_t comma = list.find(',');
@@ -116,18 +102,20 @@ WebRoutes::WebRoutes(Deps& deps)
         list.remove_prefix(comma == std::string_view::npos ? list.size() : comma + 1);
     }
     if (live_origins_.empty()) {
-        live_origins_.push_back(origin_);
+        live_origins_.push_back(sessions_.origin());
     }
+    http_client_ = oidc::MakeCurlClient(deps.config.oidc.http_timeout_seconds);
+    providers_ = std::make_unique<oidc::Providers>(deps.config, *http_client_, deps.clock);
 }
 
-std::string WebRoutes::CookieName() const { return secure_ ? "__Host-b5_session" : "b5_session"; }
+WebRoutes::~WebRoutes() = default;
 
 // Server-rendered pages until the web app exists: sign-in, and a home page showing the balance.
 constexpr const char* kSignInPage = R"html(<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Sign in to Beta 500</title></head>
 <body><main>
 <h1>Sign in to Beta 500</h1>
-<form id="magic"><label for="email">Email address</label>
+%PROVIDERS%<form id="magic"><label for="email">Email address</label>
 <input id="email" name="email" type="email" autocomplete="email" required>
 <button type="submit">Email me a sign-in link</button></form>
 <p id="status" role="status"></p>
@@ -172,43 +160,43 @@ void WebRoutes::Register(http::Router& router) {
     router.Add("GET", "/", [](HttpRequest&&, Respond respond) {
         respond(HttpResponse{200, "text/html; charset=utf-8", kHomePage, {}});
     });
-    router.Add("GET", "/signin", [](HttpRequest&&, Respond respond) {
-        respond(HttpResponse{200, "text/html; charset=utf-8", kSignInPage, {}});
+    router.Add("GET", "/signin", [this](HttpRequest&& request, Respond respond) {
+        SignInPage(std::move(request), std::move(respond));
     });
-    router.Add("POST", "/api/v1/auth/magic-link", [this](HttpRequest&& request, Respond respond) {
-        auto shared = std::make_shared<HttpRequest>(std::move(request));
-        deps_.blocking.Post([this, shared, respond = std::move(respond)] {
-            RequestMagicLink(std::move(*shared), respond);
+    // Handlers that read or write the database run on the blocking pool.
+    using Plain = void (WebRoutes::*)(HttpRequest&&, Respond);
+    for (const auto& [method, pattern, handler] :
+         {std::tuple<const char*, const char*, Plain>{"POST", "/api/v1/auth/magic-link", &WebRoutes::RequestMagicLink},
+          {"POST", "/api/v1/auth/magic-link/callback", &WebRoutes::RedeemMagicLink},
+          {"POST", "/api/v1/auth/verify-email", &WebRoutes::RedeemVerification},
+          {"GET", "/api/v1/auth/oidc/{provider}/login", &WebRoutes::OidcLogin},
+          {"GET", "/api/v1/auth/oidc/{provider}/callback", &WebRoutes::OidcCallback}}) {
+        router.Add(method, pattern, [this, handler](HttpRequest&& request, Respond respond) {
+            auto shared = std::make_shared<HttpRequest>(std::move(request));
+            deps_.blocking.Post([this, handler, shared, respond = std::move(respond)] {
+                (this->*handler)(std::move(*shared), respond);
+            });
         });
-    });
-    // Opening the mailed link only shows a button: mail scanners that fetch links must not spend
-    // them, and a link opened from another site must not sign the browser in (login CSRF).
-    router.Add("GET", "/api/v1/auth/magic-link/callback", [](HttpRequest&& request, Respond respond) {
-        const auto token = request.query.find("token");
-        const std::string value = token == request.query.end() ? "" : token->second;
-        if (!FormToken("token=" + value) || value.empty() || value.size() > 2 * kTokenBytes) {
-            respond(Page(400, "This sign-in link does not work", "Ask for a new link."));
-            return;
-        }
-        respond(HttpResponse{
-            200, "text/html; charset=utf-8",
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign in to Beta "
-            "500</title></head><body><h1>Sign in to Beta 500</h1><form method=\"post\" "
-            "action=\"/api/v1/auth/magic-link/callback\"><input type=\"hidden\" name=\"token\" value=\"" +
-                value + "\"><button type=\"submit\">Sign in</button></form></body></html>",
-            {}});
-    });
-    router.Add("POST", "/api/v1/auth/magic-link/callback", [this](HttpRequest&& request, Respond respond) {
-        auto shared = std::make_shared<HttpRequest>(std::move(request));
-        deps_.blocking.Post([this, shared, respond = std::move(respond)] {
-            RedeemMagicLink(std::move(*shared), respond);
+    }
+    // Opening a mailed link only shows a button that POSTs its token: mail scanners that fetch
+    // links must not spend them, and a link opened from another site must not sign the browser
+    // in (login CSRF).
+    for (const auto& [path, title, label] :
+         {std::tuple{"/api/v1/auth/magic-link/callback", "Sign in to Beta 500", "Sign in"},
+          std::tuple{"/api/v1/auth/verify-email", "Confirm your email address", "Confirm"}}) {
+        router.Add("GET", path, [path, title, label](HttpRequest&& request, Respond respond) {
+            const auto token = request.query.find("token");
+            const auto value = FormToken("token=" + (token == request.query.end() ? "" : token->second));
+            respond(value ? ButtonPage(title, path, *value, label)
+                          : Page(400, "This link does not work", "Ask for a new one."));
         });
-    });
+    }
     SignedIn(router, "GET", "/api/v1/me", false, &WebRoutes::Me);
     SignedIn(router, "GET", "/api/v1/me/credits", false, &WebRoutes::MyCredits);
     SignedIn(router, "GET", "/api/v1/me/credits/transactions", false, &WebRoutes::MyTransactions);
     SignedIn(router, "POST", "/api/v1/auth/sign-out", true, &WebRoutes::SignOut);
     SignedIn(router, "GET", "/api/v1/me/events", false, &WebRoutes::MyEvents);
+    SignedIn(router, "POST", "/api/v1/me/email", true, &WebRoutes::ChangeEmail);
     router.Add("GET", "/api/v1/live/dubbing", [this](HttpRequest&& request, Respond respond) {
         LiveDubbing(std::move(request), std::move(respond));
     });
@@ -283,7 +271,7 @@ void WebRoutes::LiveDubbing(HttpRequest&& request, Respond respond) {
             }
             user = std::move(*found);
         } else {
-            auto found = SessionOf(req);
+            auto found = sessions_.Find(req);
             if (!found) {
                 refuse(http::kCloseInternal, "unavailable; try again");
                 return;
@@ -310,14 +298,20 @@ void WebRoutes::LiveDubbing(HttpRequest&& request, Respond respond) {
     });
 }
 
-Result<std::optional<store::WebSession>> WebRoutes::SessionOf(const HttpRequest& request) {
-    const auto header = request.Header("cookie");
-    const auto token = header ? CookieValue(*header, CookieName()) : std::nullopt;
-    if (!token) {
-        return std::optional<store::WebSession>();
+void WebRoutes::SignInPage(HttpRequest&&, Respond respond) {
+    std::string buttons;
+    for (const auto& provider : providers_->all()) {
+        std::string label;
+        for (char ch : provider->config().display_name.empty() ? provider->config().name
+                                                               : provider->config().display_name) {
+            label += ch == '<' ? "&lt;" : ch == '>' ? "&gt;" : ch == '&' ? "&amp;" : ch == '"' ? "&quot;" : std::string(1, ch);
+        }
+        buttons += "<p><a class=\"provider\" href=\"/api/v1/auth/oidc/" + provider->config().name +
+                   "/login\">Sign in with " + label + "</a></p>\n";
     }
-    return deps_.database.FindSession(Sha256Hex(*token), deps_.config.auth.session_idle_seconds * 1000,
-                                      deps_.config.auth.session_absolute_seconds * 1000);
+    std::string page = kSignInPage;
+    page.replace(page.find("%PROVIDERS%"), 11, buttons);
+    respond(HttpResponse{200, "text/html; charset=utf-8", std::move(page), {}});
 }
 
 void WebRoutes::SignedIn(http::Router& router, const char* method, const char* pattern, bool mutation,
@@ -326,7 +320,7 @@ void WebRoutes::SignedIn(http::Router& router, const char* method, const char* p
         auto shared = std::make_shared<HttpRequest>(std::move(request));
         deps_.blocking.Post([this, mutation, handler, shared, respond = std::move(respond)] {
             HttpRequest& req = *shared;
-            auto found = SessionOf(req);
+            auto found = sessions_.Find(req);
             if (!found) {
                 respond(Unavailable(req));
                 return;
@@ -336,20 +330,9 @@ void WebRoutes::SignedIn(http::Router& router, const char* method, const char* p
                 respond(http::ProblemResponse({401, "unauthenticated", "sign in first"}, &req));
                 return;
             }
-            if (mutation) {
-                // Cookies ride along on cross-site requests: the page must prove it is ours.
-                const auto origin = req.Header("origin");
-                if (origin && *origin != origin_) {
-                    respond(http::ProblemResponse(
-                        {403, "forbidden_origin", "cross-origin requests are refused"}, &req));
-                    return;
-                }
-                const auto csrf = req.Header("x-csrf-token");
-                if (!csrf || !SameSecret(std::string(*csrf), session->csrf_token)) {
-                    respond(http::ProblemResponse(
-                        {403, "csrf_failed", "the X-CSRF-Token header is missing or wrong"}, &req));
-                    return;
-                }
+            if (const auto problem = mutation ? sessions_.CheckMutation(req, *session) : std::nullopt) {
+                respond(http::ProblemResponse(*problem, &req));
+                return;
             }
             (this->*handler)(*session, std::move(req), respond);
         });
@@ -377,79 +360,99 @@ void WebRoutes::RequestMagicLink(HttpRequest&& request, Respond respond) {
         }
         return;
     }
+    MailToken(email, kMagicLinkPurpose, "magic_link", "/api/v1/auth/magic-link/callback",
+              deps_.config.auth.magic_link_ttl_seconds * 1000,
+              {{"minutes", std::to_string(std::max<int64_t>(1, deps_.config.auth.magic_link_ttl_seconds / 60))}});
+}
+
+void WebRoutes::MailToken(const std::string& email, const char* purpose, const char* template_name,
+                          const char* path, int64_t ttl_ms, std::map<std::string, std::string> variables,
+                          const store::TokenBinding& binding) {
     const std::string token = RandomToken(kTokenBytes);
-    auto mail = mail::Render(
-        "magic_link", email,
-        {{"link", deps_.config.server.public_url + "/api/v1/auth/magic-link/callback?token=" + token},
-         {"minutes", std::to_string(std::max<int64_t>(1, deps_.config.auth.magic_link_ttl_seconds / 60))}});
+    variables["link"] = deps_.config.server.public_url + path + "?token=" + token;
+    auto mail = mail::Render(template_name, email, variables);
     if (!mail) {
-        spdlog::error("msg=\"sign-in mail not rendered\" error={}", LogQuote(mail.error().message));
+        spdlog::error("msg=\"mail not rendered\" template={} error={}", template_name, LogQuote(mail.error().message));
         return;
     }
     auto created = deps_.database.CreateSignInToken(
-        email, kMagicLinkPurpose, Sha256Hex(token), deps_.config.auth.magic_link_ttl_seconds * 1000,
-        deps_.config.auth.sign_in_resend_seconds * 1000,
-        {mail->template_name, mail->subject, mail->text_body, mail->html_body});
+        email, purpose, Sha256Hex(token), ttl_ms, deps_.config.auth.sign_in_resend_seconds * 1000,
+        {mail->template_name, mail->subject, mail->text_body, mail->html_body}, binding);
     if (!created) {
-        spdlog::warn("msg=\"sign-in link not sent\" error={}", LogQuote(created.error().message));
+        spdlog::warn("msg=\"link not sent\" template={} error={}", template_name, LogQuote(created.error().message));
     } else if (*created && deps_.mail != nullptr) {
         deps_.mail->Poke();
     }
 }
 
 void WebRoutes::RedeemMagicLink(HttpRequest&& request, Respond respond) {
+    RedeemMailedToken(request, kMagicLinkPurpose, respond,
+                      [this, respond](const store::RedeemedToken& token, std::function<void()> fail) {
+                          SignIn(token.email, std::nullopt, std::move(fail), respond);
+                      });
+}
+
+void WebRoutes::RedeemMailedToken(const HttpRequest& request, const char* purpose, const Respond& respond,
+                                  const std::function<void(const store::RedeemedToken&, std::function<void()>)>& redeemed) {
     const auto origin = request.Header("origin");
-    if (origin && *origin != origin_) {
-        respond(Page(403, "This sign-in did not come from Beta 500", "Open the link from your mail."));
+    if (origin && *origin != sessions_.origin()) {
+        respond(Page(403, "This link did not come from Beta 500", "Open the link from your mail."));
         return;
     }
     const auto token = FormToken(request.body);
-    if (!token || token->empty() || token->size() > 2 * kTokenBytes) {
-        respond(Page(400, "This sign-in link does not work", "Ask for a new link."));
+    if (!token) {
+        respond(Page(400, "This link does not work", "Ask for a new one."));
         return;
     }
     const std::string token_hash = Sha256Hex(*token);
-    auto email = deps_.database.RedeemSignInToken(token_hash, kMagicLinkPurpose);
-    if (!email) {
-        respond(Page(503, "Sign-in is unavailable", "Try the link again in a moment."));
+    auto found = deps_.database.RedeemSignInToken(token_hash, purpose);
+    if (!found) {
+        respond(Page(503, "Beta 500 is unavailable", "Try the link again in a moment."));
         return;
     }
-    if (!*email) {
-        respond(Page(400, "This sign-in link does not work",
-                     "It was used already or has expired. Ask for a new link."));
+    if (!*found) {
+        respond(Page(400, "This link does not work", "It was used already or has expired. Ask for a new one."));
         return;
     }
     // A failure on our side gives the link back, so the person can simply try again.
-    auto fail = [this, token_hash, respond] {
+    redeemed(**found, [this, token_hash, respond] {
         if (!deps_.database.UnredeemSignInToken(token_hash)) {
-            spdlog::warn("msg=\"sign-in link could not be given back\"");
+            spdlog::warn("msg=\"link could not be given back\"");
         }
-        respond(Page(503, "Sign-in is unavailable", "Try the link again in a moment."));
-    };
-    auto user = deps_.database.FindUserByEmail(**email);
+        respond(Page(503, "Beta 500 is unavailable", "Try the link again in a moment."));
+    });
+}
+
+void WebRoutes::SignIn(const std::string& email, std::optional<ledger::Identity> identity,
+                       std::function<void()> fail, Respond respond, std::string return_to) {
+    auto user = deps_.database.FindUserByEmail(email);
     if (!user) {
         fail();
         return;
     }
-    if (*user) {
-        if ((*user)->status != "active") {
-            respond(Page(403, "Your account is suspended", "Contact the beta team."));
-            return;
-        }
+    if (*user && (*user)->status != "active") {
+        respond(Page(403, "Your account is suspended", "Contact the beta team."));
+        return;
+    }
+    if (*user && !identity) {
         // Following the mailed link proves the address.
         if (!(*user)->email_verified && !deps_.database.MarkEmailVerified((*user)->id)) {
             fail();
             return;
         }
-        StartSession((*user)->id, fail, respond);
+        StartSession((*user)->id, fail, respond, return_to);
         return;
     }
-    // First sign-in: enrollment (user, wallet, invitation, grant) is one ledger transaction.
+    // First sign-in, or a new identity to link: enrollment (user, wallet, invitation, grant,
+    // identity) is one ledger transaction. The key holds a hash: an address may be 254 bytes,
+    // a key at most 255.
+    const std::string key = identity ? "enroll:" + Sha256Hex(identity->issuer + "\n" + identity->subject)
+                                     : "enroll:" + Sha256Hex(email);
     deps_.writer.Submit(
-        // The key holds the address's hash: an address may be 254 bytes, a key at most 255.
-        ledger::Request{ledger::Enroll{**email}, "system:enrollment", "enroll:" + Sha256Hex(**email)},
-        [this, fail, respond](ledger::Response answer) {
-            deps_.blocking.Post([this, fail, respond, answer = std::move(answer)] {
+        ledger::Request{ledger::Enroll{email, std::move(identity)}, "system:enrollment", key},
+        [this, fail = std::move(fail), respond = std::move(respond),
+         return_to = std::move(return_to)](ledger::Response answer) {
+            deps_.blocking.Post([this, fail, respond, return_to, answer = std::move(answer)] {
                 if (answer.rejection == ledger::Rejection::kNotInvited) {
                     respond(Page(403, "You are not on the beta list",
                                  "This address has no open invitation to the Beta 500 beta."));
@@ -457,13 +460,15 @@ void WebRoutes::RedeemMagicLink(HttpRequest&& request, Respond respond) {
                     fail();
                 } else {
                     const auto body = json::parse(answer.body);
-                    StartSession(std::stoll(std::string(body.at("user_id").as_string())), fail, respond);
+                    StartSession(std::stoll(std::string(body.at("user_id").as_string())), fail, respond,
+                                 return_to);
                 }
             });
         });
 }
 
-void WebRoutes::StartSession(int64_t user_id, const std::function<void()>& fail, const Respond& respond) {
+void WebRoutes::StartSession(int64_t user_id, const std::function<void()>& fail, const Respond& respond,
+                             const std::string& return_to) {
     // A new session token at every sign-in (no fixation of an older one).
     const std::string token = RandomToken(kTokenBytes);
     auto created = deps_.database.CreateSession(user_id, Sha256Hex(token), RandomToken(kCsrfBytes));
@@ -472,11 +477,11 @@ void WebRoutes::StartSession(int64_t user_id, const std::function<void()>& fail,
         return;
     }
     HttpResponse response{303, "text/plain; charset=utf-8", "signed in", {}};
-    response.headers.emplace_back("Location", "/");
+    response.headers.emplace_back("Location", SafeReturnPath(return_to));
     response.headers.emplace_back(
-        "Set-Cookie", CookieName() + "=" + token + "; Path=/; HttpOnly; SameSite=Lax; Max-Age=" +
+        "Set-Cookie", sessions_.CookieName() + "=" + token + "; Path=/; HttpOnly; SameSite=Lax; Max-Age=" +
                           std::to_string(deps_.config.auth.session_absolute_seconds) +
-                          (secure_ ? "; Secure" : ""));
+                          (sessions_.secure() ? "; Secure" : ""));
     respond(std::move(response));
 }
 
@@ -522,8 +527,8 @@ void WebRoutes::SignOut(const store::WebSession& session, HttpRequest&& request,
         return;
     }
     HttpResponse response{204, "text/plain", "", {}};
-    response.headers.emplace_back("Set-Cookie", CookieName() + "=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0" +
-                                                    std::string(secure_ ? "; Secure" : ""));
+    response.headers.emplace_back("Set-Cookie", sessions_.CookieName() + "=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0" +
+                                                    std::string(sessions_.secure() ? "; Secure" : ""));
     respond(std::move(response));
 }
 

@@ -109,6 +109,40 @@ bool LoopbackOnly(const std::string& listen) {
     return host == "localhost" || host == "[::1]" || host.rfind("127.", 0) == 0;
 }
 
+// beta.admin_email: the first admin of a new installation gets an admin invitation (mailed
+// through the outbox; with the log transport the sign-in link appears in the log).
+Status InviteFirstAdmin(const Config& config, store::Database& database, const Clock& clock) {
+    const std::string email = identity::NormalizeEmail(config.beta.admin_email);
+    if (email.empty()) {
+        return Error{ErrorCode::kInvalidArgument, "beta.admin_email is not a valid email address"};
+    }
+    const std::string sign_in = config.server.public_url + "/signin";
+    auto user = database.FindUserByEmail(email);
+    if (!user) {
+        return user.error();
+    }
+    if (*user) {
+        if ((*user)->role != "admin") {
+            spdlog::warn("msg=\"beta.admin_email belongs to a user who is not an admin\" email={}", LogQuote(email));
+        }
+        spdlog::info("msg=\"admin present\" email={} sign_in={}", LogQuote(email), sign_in);
+        return Status::Ok();
+    }
+    auto invited = identity::Invitations(config, database, clock)
+                       .Create(email, std::nullopt, std::nullopt, "first admin (beta.admin_email)",
+                               "system:admin_email", "admin");
+    if (!invited) {
+        return invited.error();
+    }
+    if (invited->outcome != store::InviteOutcome::kCreated && invited->outcome != store::InviteOutcome::kUnchanged &&
+        invited->outcome != store::InviteOutcome::kConflict) {
+        return Error{ErrorCode::kFailedPrecondition, "beta.admin_email could not be invited"};
+    }
+    spdlog::info("msg=\"admin invitation open: sign in with this address\" email={} sign_in={}", LogQuote(email),
+                 sign_in);
+    return Status::Ok();
+}
+
 int Serve(const Config& config) {
     if (config.mail.transport == "log" && !LoopbackOnly(config.server.listen)) {
         return Fail("mail.transport = \"log\" prints sign-in links to the log, so it serves only on "
@@ -131,6 +165,11 @@ int Serve(const Config& config) {
     }
     if (Status locked = (*database)->LockExclusive(); !locked) {
         return Fail(locked.error().message);
+    }
+    if (!config.beta.admin_email.empty()) {
+        if (Status invited = InviteFirstAdmin(config, **database, clock); !invited) {
+            return Fail(invited.error().message);
+        }
     }
     ledger::WriterOptions writer_options = WriterOptionsFrom(config);
     writer_options.is_suspended = [&database = **database](int64_t user_id) {

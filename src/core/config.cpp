@@ -2,6 +2,7 @@
 
 #include <toml.hpp>
 
+#include <algorithm>
 #include <cctype>
 #include <functional>
 #include <sstream>
@@ -43,6 +44,7 @@ std::vector<Field> Fields(Config& c) {
         {"beta", "cap", &c.beta.cap},
         {"beta", "initial_credits", &c.beta.initial_credits},
         {"beta", "invitation_ttl_days", &c.beta.invitation_ttl_days},
+        {"beta", "admin_email", &c.beta.admin_email},
         {"database", "url", &c.database.url, true},
         {"database", "data_dir", &c.database.data_dir},
         {"database", "synchronous", &c.database.synchronous},
@@ -70,6 +72,12 @@ std::vector<Field> Fields(Config& c) {
         {"mail", "poll_interval_ms", &c.mail.poll_interval_ms},
         {"mail", "batch_max", &c.mail.batch_max},
         {"mail", "timeout_seconds", &c.mail.timeout_seconds},
+        {"oidc", "login_ttl_seconds", &c.oidc.login_ttl_seconds},
+        {"oidc", "clock_skew_seconds", &c.oidc.clock_skew_seconds},
+        {"oidc", "token_max_age_seconds", &c.oidc.token_max_age_seconds},
+        {"oidc", "jwks_max_age_seconds", &c.oidc.jwks_max_age_seconds},
+        {"oidc", "jwks_refetch_seconds", &c.oidc.jwks_refetch_seconds},
+        {"oidc", "http_timeout_seconds", &c.oidc.http_timeout_seconds},
         {"log", "level", &c.log.level},
     };
 }
@@ -116,6 +124,36 @@ std::string RedactUrl(const std::string& url) {
     return url.substr(0, colon + 1) + "REDACTED" + url.substr(at);
 }
 
+// [[oidc.providers]]: an array of tables with string values.
+Status ReadProviders(const toml::value& value, std::vector<Config::OidcProvider>& providers) {
+    if (!value.is_array()) {
+        return Invalid("config file: oidc.providers must be an array of tables ([[oidc.providers]])");
+    }
+    for (const auto& entry : value.as_array()) {
+        if (!entry.is_table()) {
+            return Invalid("config file: oidc.providers must be an array of tables ([[oidc.providers]])");
+        }
+        Config::OidcProvider provider;
+        const std::pair<const char*, std::string*> keys[] = {
+            {"name", &provider.name},           {"display_name", &provider.display_name},
+            {"issuer", &provider.issuer},       {"client_id", &provider.client_id},
+            {"client_secret", &provider.client_secret}, {"scopes", &provider.scopes}};
+        for (const auto& [key, item] : entry.as_table()) {
+            const auto* known = std::find_if(std::begin(keys), std::end(keys),
+                                             [&](const auto& pair) { return key == pair.first; });
+            if (known == std::end(keys)) {
+                return Invalid("config file: unknown setting oidc.providers." + key);
+            }
+            if (!item.is_string()) {
+                return Invalid("config file: oidc.providers." + key + " must be a string");
+            }
+            *known->second = item.as_string().str;
+        }
+        providers.push_back(std::move(provider));
+    }
+    return Status::Ok();
+}
+
 }  // namespace
 
 Result<Config> Config::Load(const std::string& path, const std::map<std::string, std::string>& env) {
@@ -136,6 +174,12 @@ Result<Config> Config::Load(const std::string& path, const std::map<std::string,
                 return Invalid("config file: [" + section + "] is not a table");
             }
             for (const auto& [key, value] : table.as_table()) {
+                if (section == "oidc" && key == "providers") {
+                    if (Status status = ReadProviders(value, config.oidc.providers); !status) {
+                        return status.error();
+                    }
+                    continue;
+                }
                 const Field* match = nullptr;
                 for (const auto& field : fields) {
                     if (section == field.section && key == field.key) {
@@ -165,6 +209,15 @@ Result<Config> Config::Load(const std::string& path, const std::map<std::string,
             if (Status status = SetFromString(field, found->second, found->first); !status) {
                 return status.error();
             }
+        }
+    }
+    for (auto& provider : config.oidc.providers) {
+        std::string name = "BETA500_OIDC_" + provider.name + "_CLIENT_SECRET";
+        std::transform(name.begin(), name.end(), name.begin(), [](unsigned char ch) {
+            return ch == '-' ? '_' : static_cast<char>(std::toupper(ch));
+        });
+        if (const auto found = env.find(name); found != env.end()) {
+            provider.client_secret = found->second;
         }
     }
     if (Status status = config.Validate(); !status) {
@@ -214,7 +267,12 @@ Status Config::Validate() const {
              {mail.backoff_max_seconds, "mail.backoff_max_seconds"},
              {mail.poll_interval_ms, "mail.poll_interval_ms"},
              {mail.batch_max, "mail.batch_max"},
-             {mail.timeout_seconds, "mail.timeout_seconds"}}) {
+             {mail.timeout_seconds, "mail.timeout_seconds"},
+             {oidc.login_ttl_seconds, "oidc.login_ttl_seconds"},
+             {oidc.token_max_age_seconds, "oidc.token_max_age_seconds"},
+             {oidc.jwks_max_age_seconds, "oidc.jwks_max_age_seconds"},
+             {oidc.jwks_refetch_seconds, "oidc.jwks_refetch_seconds"},
+             {oidc.http_timeout_seconds, "oidc.http_timeout_seconds"}}) {
         if (Status status = positive(value, name); !status) {
             return status;
         }
@@ -268,6 +326,34 @@ Status Config::Validate() const {
     if (database.url != "sqlite") {
         return Invalid("database.url: only \"sqlite\" is supported");
     }
+    if (oidc.clock_skew_seconds < 0 || oidc.clock_skew_seconds > 300) {
+        return Invalid("oidc.clock_skew_seconds must be between 0 and 300");
+    }
+    for (size_t i = 0; i < oidc.providers.size(); ++i) {
+        const OidcProvider& provider = oidc.providers[i];
+        const bool good_name = !provider.name.empty() && provider.name.size() <= 32 &&
+                               std::all_of(provider.name.begin(), provider.name.end(), [](char ch) {
+                                   return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-';
+                               });
+        if (!good_name) {
+            return Invalid("oidc.providers: name must be 1 to 32 of a-z, 0-9 and -");
+        }
+        for (size_t j = 0; j < i; ++j) {
+            if (oidc.providers[j].name == provider.name) {
+                return Invalid("oidc.providers: name " + provider.name + " is used twice");
+            }
+        }
+        if (provider.issuer.rfind("https://", 0) != 0 && provider.issuer.rfind("http://127.", 0) != 0 &&
+            provider.issuer.rfind("http://localhost", 0) != 0) {
+            return Invalid("oidc.providers." + provider.name + ".issuer must be an https:// URL");
+        }
+        if (provider.client_id.empty() || provider.client_secret.empty()) {
+            return Invalid("oidc.providers." + provider.name + " needs client_id and client_secret");
+        }
+        if (provider.scopes.find("openid") == std::string::npos) {
+            return Invalid("oidc.providers." + provider.name + ".scopes must include openid");
+        }
+    }
     if (server.listen.find(':') == std::string::npos) {
         return Invalid("server.listen must be HOST:PORT");
     }
@@ -297,6 +383,13 @@ std::string Config::Dump() const {
             out << *std::get<int64_t*>(field.target);
         }
         out << "\n";
+    }
+    for (const auto& provider : copy.oidc.providers) {
+        out << "\n[[oidc.providers]]\nname = " << toml::value(provider.name)
+            << "\ndisplay_name = " << toml::value(provider.display_name)
+            << "\nissuer = " << toml::value(provider.issuer)
+            << "\nclient_id = " << toml::value(provider.client_id)
+            << "\nclient_secret = \"REDACTED\"\nscopes = " << toml::value(provider.scopes) << "\n";
     }
     return out.str();
 }

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "core/result.h"
 
@@ -66,6 +67,9 @@ struct Config {
         int64_t initial_credits = 1000;
         // Days an invitation stays open when created without an expiry.
         int64_t invitation_ttl_days = 30;
+        // When set, `serve` makes sure this address has an admin invitation (or is an admin
+        // already) and says how to sign in: the first admin of a new installation.
+        std::string admin_email;
     } beta;
     struct Database {
         // "sqlite" (embedded, in data_dir) is the only backend today.
@@ -126,6 +130,33 @@ struct Config {
         // Connect plus transfer time allowed for one SMTP delivery.
         int64_t timeout_seconds = 20;
     } mail;
+    // OpenID Connect sign-in (DESIGN section 5). Providers come from the config file only, as
+    // [[oidc.providers]] tables; a provider's secret may instead be in the environment variable
+    // BETA500_OIDC_<NAME>_CLIENT_SECRET (name upper-cased).
+    struct OidcProvider {
+        std::string name;          // [a-z0-9-]{1,32}: in the URLs /api/v1/auth/oidc/{name}/...
+        std::string display_name;  // on the sign-in button
+        std::string issuer;        // exact; discovery at issuer + /.well-known/openid-configuration
+        std::string client_id;
+        std::string client_secret;
+        std::string scopes = "openid email profile";
+    };
+    struct Oidc {
+        // A sign-in started at a provider must come back within this long.
+        int64_t login_ttl_seconds = 600;
+        // Clock difference allowed for a token's exp, nbf and iat; a token issued longer ago
+        // than token_max_age_seconds is refused.
+        int64_t clock_skew_seconds = 60;
+        int64_t token_max_age_seconds = 600;
+        // A provider's discovery document and keys are fetched again after this long; a token
+        // naming an unknown key fetches the keys at once, but at most once per
+        // jwks_refetch_seconds per provider.
+        int64_t jwks_max_age_seconds = 3600;
+        int64_t jwks_refetch_seconds = 60;
+        // Connect plus transfer time for one request to a provider.
+        int64_t http_timeout_seconds = 10;
+        std::vector<OidcProvider> providers;
+    } oidc;
     struct Log {
         // trace, debug, info, warn, error.
         std::string level = "info";

@@ -419,7 +419,12 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection> connection
         out.set(bhttp::field::cache_control, "no-store");
         out.set("X-Content-Type-Options", "nosniff");
         for (const auto& [name, value] : response.headers) {
-            out.set(name, value);
+            // Set-Cookie may repeat (RFC 6265 section 3); other fields replace the defaults above.
+            if (boost::beast::iequals(name, "set-cookie")) {
+                out.insert(name, value);
+            } else {
+                out.set(name, value);
+            }
         }
         out.body() = std::move(response.body);
         out.keep_alive(keep_alive);

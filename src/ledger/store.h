@@ -58,9 +58,10 @@ class LedgerStore {
     virtual Result<Account> LoadOrCreateSystemAccount(const std::string& name, int64_t now_ms) = 0;
     virtual Result<std::optional<StoredResponse>> LoadIdempotency(const std::string& scope,
                                                                   const std::string& key) = 0;
-    // Inside the batch: finds the user with this email, or creates the user and wallet and
-    // consumes the open invitation (rolled back with the batch if the commit fails).
-    virtual Result<Enrollment> Enroll(const std::string& email, int64_t now_ms) = 0;
+    // Inside the batch: finds the user linked to the identity or with this email, or creates
+    // the user and wallet and consumes the open invitation; links the identity to the user
+    // (all rolled back with the batch if the commit fails).
+    virtual Result<Enrollment> Enroll(const ledger::Enroll& op, int64_t now_ms) = 0;
     // Wallets with a lot or an open hold past its time, at most `limit`.
     virtual Result<std::vector<int64_t>> DueWalletAccounts(int64_t now_ms, int64_t limit) = 0;
     // Writes the batch (new rows, and the current state of dirty rows) and commits; on failure

@@ -119,6 +119,9 @@ std::string CanonicalRequest(const Operation& operation) {
                 Put(out, op.user_id), Put(out, op.amount), Put(out, op.reason);
             } else if constexpr (std::is_same_v<T, Enroll>) {
                 Put(out, op.email);
+                if (op.identity) {
+                    Put(out, op.identity->issuer), Put(out, op.identity->subject);
+                }
             } else if constexpr (std::is_same_v<T, Meter>) {
                 Put(out, op.hold_id), Put(out, op.total), Put(out, op.reserve);
                 Put(out, op.ttl_seconds), Put(out, op.final ? 1 : 0);

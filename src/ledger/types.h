@@ -172,11 +172,19 @@ struct Meter {
     int64_t ttl_seconds = 0;
     bool final = false;
 };
+// A provider's name for a person: (issuer, subject) is unique and never reassigned.
+struct Identity {
+    std::string issuer;
+    std::string subject;
+};
 // Enrolls the person with this (normalized, verified) email: in the batch's one transaction the
 // store creates the user and wallet and consumes the open invitation, and the engine posts the
-// invitation's grant. An existing user is answered as is, with no second grant.
+// invitation's grant. An existing user is answered as is, with no second grant. With an
+// identity, the user it is linked to is the answer; otherwise it is linked to the user found or
+// created by email.
 struct Enroll {
     std::string email;
+    std::optional<Identity> identity;
 };
 
 using Operation =

@@ -315,7 +315,7 @@ Response Writer::ExpireDue(int64_t limit, Engine& engine, int64_t now_ms) {
 
 Result<std::pair<Outcome, bool>> Writer::Enroll(const ledger::Enroll& op, Engine& engine,
                                                  const Context& context) {
-    auto enrollment = store_->Enroll(op.email, context.now_ms);
+    auto enrollment = store_->Enroll(op, context.now_ms);
     if (!enrollment) {
         batch_failed_ = true;  // the store may have written part of the enrollment
         return enrollment.error();

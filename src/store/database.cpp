@@ -792,7 +792,8 @@ Result<bool> Database::MaySignIn(const std::string& email) {
 
 Result<bool> Database::CreateSignInToken(const std::string& email, const std::string& purpose,
                                          const std::string& token_hash, int64_t ttl_ms,
-                                         int64_t min_interval_ms, const QueuedMail& mail) {
+                                         int64_t min_interval_ms, const QueuedMail& mail,
+                                         const TokenBinding& binding) {
     try {
         auto connection = OpenWriter();
         const int64_t now_ms = clock_.NowMs();
@@ -806,11 +807,14 @@ Result<bool> Database::CreateSignInToken(const std::string& email, const std::st
             if (too_soon) {
                 return;
             }
-            connection
-                ->Cached("INSERT INTO sign_in_tokens (token_hash, email, purpose, expires_at, "
-                         "created_at) VALUES (?, ?, ?, ?, ?)")
-                .Bind(1, token_hash).Bind(2, email).Bind(3, purpose).Bind(4, now_ms + ttl_ms)
-                .Bind(5, now_ms).Run();
+            Statement& insert = connection->Cached(
+                "INSERT INTO sign_in_tokens (token_hash, email, purpose, expires_at, "
+                "created_at, user_id, issuer, subject) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+            insert.Bind(1, token_hash).Bind(2, email).Bind(3, purpose).Bind(4, now_ms + ttl_ms)
+                .Bind(5, now_ms).Bind(6, binding.user_id);
+            binding.issuer ? insert.Bind(7, *binding.issuer) : insert.BindNull(7);
+            binding.subject ? insert.Bind(8, *binding.subject) : insert.BindNull(8);
+            insert.Run();
             InsertOutbox(*connection, email, mail, now_ms);
             created = true;
         });
@@ -820,21 +824,28 @@ Result<bool> Database::CreateSignInToken(const std::string& email, const std::st
     }
 }
 
-Result<std::optional<std::string>> Database::RedeemSignInToken(const std::string& token_hash,
-                                                               const std::string& purpose) {
+Result<std::optional<RedeemedToken>> Database::RedeemSignInToken(const std::string& token_hash,
+                                                                 const std::string& purpose) {
     try {
         auto connection = OpenWriter();
         // One UPDATE decides: only the first redemption finds used_at still NULL.
         Statement& redeem = connection->Cached(
             "UPDATE sign_in_tokens SET used_at = ?1 WHERE token_hash = ?2 AND purpose = ?3 "
-            "AND used_at IS NULL AND expires_at > ?1 RETURNING email");
+            "AND used_at IS NULL AND expires_at > ?1 RETURNING email, user_id, issuer, subject");
         redeem.Bind(1, clock_.NowMs()).Bind(2, token_hash).Bind(3, purpose);
-        std::optional<std::string> email;
+        std::optional<RedeemedToken> token;
         if (redeem.Step()) {
-            email = redeem.Text(0);
+            token = RedeemedToken{redeem.Text(0), {}};
+            if (!redeem.IsNull(1)) {
+                token->binding.user_id = redeem.Int(1);
+            }
+            if (!redeem.IsNull(2) && !redeem.IsNull(3)) {
+                token->binding.issuer = redeem.Text(2);
+                token->binding.subject = redeem.Text(3);
+            }
         }
         redeem.Reset();
-        return email;
+        return token;
     } catch (const SqliteError& error) {
         return StorageError(error);
     }
@@ -873,6 +884,89 @@ Status Database::UnredeemSignInToken(const std::string& token_hash) {
 
 Result<std::optional<User>> Database::FindUserByEmail(const std::string& email) {
     return FindUserWhere("email", email);
+}
+
+Result<std::optional<User>> Database::FindUserByIdentity(const std::string& issuer,
+                                                         const std::string& subject) {
+    std::optional<int64_t> id;
+    try {
+        auto connection = Read();
+        Statement& query = connection->Cached(
+            "SELECT user_id FROM identities WHERE issuer = ? AND subject = ?");
+        query.Bind(1, issuer).Bind(2, subject);
+        if (query.Step()) {
+            id = query.Int(0);
+        }
+        query.Reset();
+        if (!id) {
+            return std::optional<User>();
+        }
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+    return FindUserWhere("id", *id);
+}
+
+Result<EmailChange> Database::ChangeEmail(int64_t user_id, const std::string& email) {
+    try {
+        auto connection = OpenWriter();
+        EmailChange change = EmailChange::kNotFound;
+        connection->Transaction([&] {
+            Statement& taken = connection->Cached("SELECT id FROM users WHERE email = ?");
+            taken.Bind(1, email);
+            const bool other = taken.Step() && taken.Int(0) != user_id;
+            taken.Reset();
+            if (other) {
+                change = EmailChange::kTaken;
+                return;
+            }
+            Statement& update = connection->Cached(
+                "UPDATE users SET email = ?, email_verified = 1 WHERE id = ? RETURNING id");
+            update.Bind(1, email).Bind(2, user_id);
+            change = update.Step() ? EmailChange::kChanged : EmailChange::kNotFound;
+            update.Reset();
+        });
+        return change;
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+Status Database::CreateOidcLogin(const std::string& state_hash, const OidcLogin& login, int64_t ttl_ms) {
+    try {
+        auto connection = OpenWriter();
+        const int64_t now_ms = clock_.NowMs();
+        connection->Transaction([&] {
+            connection->Cached("DELETE FROM oidc_logins WHERE expires_at <= ?").Bind(1, now_ms).Run();
+            connection
+                ->Cached("INSERT INTO oidc_logins (state_hash, browser_hash, provider, nonce, "
+                         "code_verifier, return_to, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+                .Bind(1, state_hash).Bind(2, login.browser_hash).Bind(3, login.provider)
+                .Bind(4, login.nonce).Bind(5, login.code_verifier).Bind(6, login.return_to)
+                .Bind(7, now_ms + ttl_ms).Bind(8, now_ms).Run();
+        });
+        return Status::Ok();
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+Result<std::optional<OidcLogin>> Database::TakeOidcLogin(const std::string& state_hash) {
+    try {
+        auto connection = OpenWriter();
+        Statement& take = connection->Cached(
+            "DELETE FROM oidc_logins WHERE state_hash = ? RETURNING browser_hash, provider, nonce, "
+            "code_verifier, return_to, expires_at");
+        take.Bind(1, state_hash);
+        std::optional<OidcLogin> login;
+        if (take.Step() && take.Int(5) > clock_.NowMs()) {
+            login = OidcLogin{take.Text(0), take.Text(1), take.Text(2), take.Text(3), take.Text(4)};
+        }
+        take.Reset();
+        return login;
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
 }
 
 Status Database::MarkEmailVerified(int64_t user_id) {

@@ -152,6 +152,30 @@ struct WebSession {
     int64_t last_seen_at_ms = 0;
 };
 
+// What a sign-in or verification token is bound to besides its address: the user whose new
+// address it proves, or the provider identity waiting for its address to be proven.
+struct TokenBinding {
+    std::optional<int64_t> user_id;
+    std::optional<std::string> issuer;
+    std::optional<std::string> subject;
+};
+
+struct RedeemedToken {
+    std::string email;
+    TokenBinding binding;
+};
+
+// An OpenID Connect sign-in between the redirect to the provider and its callback.
+struct OidcLogin {
+    std::string browser_hash;  // SHA-256 of the value in the browser's login cookie
+    std::string provider;
+    std::string nonce;
+    std::string code_verifier;
+    std::string return_to;
+};
+
+enum class EmailChange { kChanged, kTaken, kNotFound };
+
 struct ApiToken {
     int64_t id = 0;
     std::string scope;  // "service" or "admin"
@@ -226,16 +250,26 @@ class Database {
     // created for this email and purpose less than `min_interval_ms` ago (then returns false).
     Result<bool> CreateSignInToken(const std::string& email, const std::string& purpose,
                                    const std::string& token_hash, int64_t ttl_ms,
-                                   int64_t min_interval_ms, const QueuedMail& mail);
-    // Marks the token used if it is unused, unexpired and of this purpose; returns its email.
-    // Of any number of concurrent redemptions of one token, exactly one succeeds.
-    Result<std::optional<std::string>> RedeemSignInToken(const std::string& token_hash,
-                                                         const std::string& purpose);
+                                   int64_t min_interval_ms, const QueuedMail& mail,
+                                   const TokenBinding& binding = {});
+    // Marks the token used if it is unused, unexpired and of this purpose; returns its email
+    // and binding. Of any number of concurrent redemptions of one token, exactly one succeeds.
+    Result<std::optional<RedeemedToken>> RedeemSignInToken(const std::string& token_hash,
+                                                           const std::string& purpose);
     // Gives a redeemed token back when the sign-in failed on our side (so the link still works).
     Status UnredeemSignInToken(const std::string& token_hash);
     Result<std::optional<User>> FindUser(int64_t id);
     Status MarkEmailVerified(int64_t user_id);
     Result<std::optional<User>> FindUserByEmail(const std::string& email);
+    Result<std::optional<User>> FindUserByIdentity(const std::string& issuer, const std::string& subject);
+    // Gives the user a new, verified address, unless another user has it.
+    Result<EmailChange> ChangeEmail(int64_t user_id, const std::string& email);
+
+    // OpenID Connect sign-ins in flight, by the SHA-256 of their state. Create also deletes
+    // sign-ins past their time; Take removes the sign-in (a state works once) and returns it if
+    // it was unexpired.
+    Status CreateOidcLogin(const std::string& state_hash, const OidcLogin& login, int64_t ttl_ms);
+    Result<std::optional<OidcLogin>> TakeOidcLogin(const std::string& state_hash);
     Result<int64_t> CreateSession(int64_t user_id, const std::string& token_hash,
                                   const std::string& csrf_token);
     // The live session with this token hash: not revoked, seen within `idle_ms`, created within

@@ -193,14 +193,36 @@ Result<std::optional<ledger::StoredResponse>> SqliteLedgerStore::LoadIdempotency
     }
 }
 
-Result<ledger::Enrollment> SqliteLedgerStore::Enroll(const std::string& email, int64_t now_ms) {
+Result<ledger::Enrollment> SqliteLedgerStore::Enroll(const ledger::Enroll& op, int64_t now_ms) {
     try {
+        const std::string& email = op.email;
         ledger::Enrollment enrollment;
+        if (op.identity) {
+            Statement& linked = connection_->Cached(
+                "SELECT user_id FROM identities WHERE issuer = ? AND subject = ?");
+            linked.Bind(1, op.identity->issuer).Bind(2, op.identity->subject);
+            const bool found = linked.Step();
+            enrollment.user_id = found ? linked.Int(0) : 0;
+            linked.Reset();
+            if (found) {
+                return enrollment;
+            }
+        }
+        auto link = [&] {
+            if (op.identity) {
+                connection_
+                    ->Cached("INSERT INTO identities (issuer, subject, user_id, email, created_at) "
+                             "VALUES (?, ?, ?, ?, ?)")
+                    .Bind(1, op.identity->issuer).Bind(2, op.identity->subject)
+                    .Bind(3, enrollment.user_id).Bind(4, email).Bind(5, now_ms).Run();
+            }
+        };
         Statement& user = connection_->Cached("SELECT id FROM users WHERE email = ?");
         user.Bind(1, email);
         if (user.Step()) {
             enrollment.user_id = user.Int(0);
             user.Reset();
+            link();
             return enrollment;
         }
         user.Reset();
@@ -232,6 +254,7 @@ Result<ledger::Enrollment> SqliteLedgerStore::Enroll(const std::string& email, i
             ->Cached("UPDATE invitations SET status = 'consumed', consumed_at = ?, consumed_by = ? "
                      "WHERE id = ?")
             .Bind(1, now_ms).Bind(2, enrollment.user_id).Bind(3, enrollment.invitation_id).Run();
+        link();
         enrollment.created = true;
         return enrollment;
     } catch (const SqliteError& error) {

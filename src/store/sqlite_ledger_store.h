@@ -23,7 +23,7 @@ class SqliteLedgerStore final : public ledger::LedgerStore {
     Result<ledger::Account> LoadOrCreateSystemAccount(const std::string& name, int64_t now_ms) override;
     Result<std::optional<ledger::StoredResponse>> LoadIdempotency(const std::string& scope,
                                                                   const std::string& key) override;
-    Result<ledger::Enrollment> Enroll(const std::string& email, int64_t now_ms) override;
+    Result<ledger::Enrollment> Enroll(const ledger::Enroll& op, int64_t now_ms) override;
     Result<std::vector<int64_t>> DueWalletAccounts(int64_t now_ms, int64_t limit) override;
     Status Commit(const ledger::Batch& batch, ledger::LedgerState& state) override;
     Result<int64_t> PurgeIdempotency(int64_t before_ms, int64_t limit) override;

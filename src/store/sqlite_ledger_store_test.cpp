@@ -173,8 +173,8 @@ class FlakyStore final : public ledger::LedgerStore {
                                                                   const std::string& key) override {
         return inner_->LoadIdempotency(scope, key);
     }
-    Result<ledger::Enrollment> Enroll(const std::string& email, int64_t now) override {
-        return inner_->Enroll(email, now);
+    Result<ledger::Enrollment> Enroll(const ledger::Enroll& op, int64_t now) override {
+        return inner_->Enroll(op, now);
     }
     Result<std::vector<int64_t>> DueWalletAccounts(int64_t now, int64_t limit) override {
         return inner_->DueWalletAccounts(now, limit);
@@ -353,7 +353,7 @@ TEST_F(StoreTest, SignInTokensResendIntervalAndLifetime) {
     EXPECT_FALSE(*database_->RedeemSignInToken("h3", "magic_link"));
     ASSERT_TRUE(*database_->CreateSignInToken("ada@example.com", "magic_link", "h4", 1000, 0, mail));
     clock_.Advance(999);
-    EXPECT_EQ(**database_->RedeemSignInToken("h4", "magic_link"), "ada@example.com");
+    EXPECT_EQ((*database_->RedeemSignInToken("h4", "magic_link"))->email, "ada@example.com");
     EXPECT_FALSE(*database_->RedeemSignInToken("h4", "magic_link"));  // single use
 }
 
