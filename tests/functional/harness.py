@@ -4,6 +4,7 @@ talks to it over real HTTP (Python's standard library only)."""
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -40,7 +41,11 @@ class Server:
         self.log = []
 
     def __enter__(self):
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
         return self
 
     def __exit__(self, *exc):
@@ -72,6 +77,7 @@ class Server:
         while time.monotonic() < deadline:
             line = self.process.stdout.readline()
             if not line:
+                self.process.wait()
                 raise AssertionError("server exited during start-up: " + "".join(self.log))
             self.log.append(line)
             if "msg=listening" in line:
@@ -138,3 +144,22 @@ class LedgerFixture:
     def balance(self, user=None):
         return self.server.request("GET", f"/api/v1/credits/balances/{user or self.user}",
                                    token=self.service).json
+
+
+def sign_in(server, email):
+    """Signs `email` in with a magic link (the server must run with the log mail transport and
+    allow at once a new link: BETA500_AUTH_SIGN_IN_RESEND_SECONDS=0); returns (cookie, csrf)."""
+    pattern = re.compile(r"to=\"?" + re.escape(email) + r".*?magic-link/callback\?token=([A-Za-z0-9_-]+)")
+    before = len(pattern.findall("".join(server.log)))
+    assert server.request("POST", "/api/v1/auth/magic-link", {"email": email}).status == 202
+    deadline = time.monotonic() + 5
+    while len(pattern.findall("".join(server.log))) == before:
+        assert time.monotonic() < deadline, f"no sign-in link was mailed to {email}"
+        time.sleep(0.02)
+    token = pattern.findall("".join(server.log))[-1]
+    signed_in = server.request("POST", "/api/v1/auth/magic-link/callback", f"token={token}",
+                               headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert signed_in.status == 303, signed_in
+    cookie = signed_in.headers["set-cookie"].split(";")[0]
+    me = server.request("GET", "/api/v1/me", headers={"Cookie": cookie})
+    return cookie, me.json["csrf_token"]

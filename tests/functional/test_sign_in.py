@@ -10,7 +10,7 @@ import threading
 import time
 import unittest
 
-from harness import Server
+from harness import Server, sign_in
 
 TOKEN = re.compile(r"magic-link/callback\?token=([A-Za-z0-9_-]+)")
 
@@ -225,11 +225,98 @@ class SignInTest(unittest.TestCase):
         self.assertEqual(created["items"][0]["after"]["email"], "gus@example.com")
         self.assertEqual(self.server.request("GET", "/api/v1/admin/users/999", **admin).status, 404)
 
+    def verification_link(self, email):
+        pattern = re.compile(r"to=\"?" + re.escape(email) + r".*?verify-email\?token=([A-Za-z0-9_-]+)")
+        deadline = time.monotonic() + 5
+        while not pattern.findall("".join(self.server.log)):
+            self.assertLess(time.monotonic(), deadline, f"no verification link was mailed to {email}")
+            time.sleep(0.05)
+        return pattern.findall("".join(self.server.log))[-1]
+
+    def confirm(self, token, origin=None):
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        if origin:
+            headers["Origin"] = origin
+        return self.server.request("POST", "/api/v1/auth/verify-email", f"token={token}", headers=headers)
+
+    def change_email(self, cookie, email):
+        csrf = self.me(cookie).json["csrf_token"]
+        return self.server.request("POST", "/api/v1/me/email", {"email": email},
+                                   headers={"Cookie": cookie, "X-CSRF-Token": csrf})
+
+    def test_changing_the_address_needs_the_mailed_link(self):
+        self.invite("kay@example.com")
+        self.invite("lou@example.com")
+        cookie = self.cookie_of(self.sign_in("kay@example.com"))
+        self.sign_in("lou@example.com")
+        # A taken address gets the same answer and no mail; a malformed one is refused.
+        taken = self.change_email(cookie, "lou@example.com")
+        free = self.change_email(cookie, "Kay.New@Example.com")
+        self.assertEqual((taken.status, free.status), (202, 202))
+        self.assertEqual(taken.raw, free.raw)
+        self.assertEqual(self.change_email(cookie, "not-an-address").status, 422)
+        token = self.verification_link("kay.new@example.com")
+        self.assertNotIn("to=\"lou@example.com\" template=verification", "".join(self.server.log))
+        # Nothing changes until the link is followed, from our own pages.
+        self.assertEqual(self.me(cookie).json["email"], "kay@example.com")
+        self.assertEqual(self.confirm(token, origin="https://evil.example").status, 403)
+        confirmed = self.confirm(token)
+        self.assertEqual(confirmed.status, 200, confirmed)
+        me = self.me(cookie).json
+        self.assertEqual((me["email"], me["email_verified"]), ("kay.new@example.com", True))
+        self.assertEqual(self.confirm(token).status, 400)  # single use
+        # The new address signs in; the old one has no account any more.
+        self.assertEqual(self.me(self.cookie_of(self.sign_in("kay.new@example.com"))).json["id"], me["id"])
+
+    def test_tokens_work_only_for_their_purpose(self):
+        self.invite("max@example.com")
+        cookie = self.cookie_of(self.sign_in("max@example.com"))
+        self.change_email(cookie, "max2@example.com")
+        verification = self.verification_link("max2@example.com")
+        before = len(TOKEN.findall("".join(self.server.log)))
+        self.ask_for_link("max@example.com")
+        sign_in_token = self.next_link(before)
+        self.assertEqual(self.redeem(verification).status, 400)
+        self.assertEqual(self.confirm(sign_in_token).status, 400)
+        # Both still work for their own purpose.
+        self.assertEqual(self.confirm(verification).status, 200)
+        self.assertEqual(self.redeem(sign_in_token).status, 303)
+
     def test_pages(self):
         for path, text in [("/signin", "Email me a sign-in link"), ("/", "Credits available")]:
             page = self.server.request("GET", path)
             self.assertEqual(page.status, 200)
             self.assertIn(text, page.raw)
+
+
+class FirstAdminTest(unittest.TestCase):
+    """beta.admin_email (what `make run` sets): a new installation's first admin can sign in."""
+
+    def test_the_configured_address_is_invited_as_admin_and_signs_in(self):
+        env = {"BETA500_BETA_ADMIN_EMAIL": "Root@Example.com", "BETA500_MAIL_POLL_INTERVAL_MS": "20",
+               "BETA500_AUTH_SIGN_IN_RESEND_SECONDS": "0"}
+        with Server(env=env) as server:
+            self.assertIn('msg="admin invitation open: sign in with this address" email=root@example.com '
+                          'sign_in=http://127.0.0.1:8080/signin', "".join(server.log))
+            cookie, _ = sign_in(server, "root@example.com")
+            me = server.request("GET", "/api/v1/me", headers={"Cookie": cookie}).json
+            self.assertEqual((me["role"], me["email_verified"]), ("admin", True))
+            # The admin's session reaches the admin API.
+            users = server.request("GET", "/api/v1/admin/users", headers={"Cookie": cookie})
+            self.assertEqual(users.status, 200)
+            self.assertEqual([u["email"] for u in users.json["items"]], ["root@example.com"])
+            # Restarted, it finds the admin and invites nobody again.
+            server.stop()
+            server.log.clear()
+            server.start()
+            self.assertIn('msg="admin present" email=root@example.com', "".join(server.log))
+            invitations = server.request("GET", "/api/v1/admin/invitations", headers={"Cookie": cookie})
+            self.assertEqual(len(invitations.json["items"]), 1)
+
+    def test_an_invalid_address_stops_the_server(self):
+        with self.assertRaisesRegex(AssertionError, "beta.admin_email is not a valid email address"):
+            with Server(env={"BETA500_BETA_ADMIN_EMAIL": "not an address"}):
+                pass
 
 
 if __name__ == "__main__":
