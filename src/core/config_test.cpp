@@ -90,3 +90,52 @@ TEST(Config, MailSettingsAreChecked) {
 }
 
 }  // namespace beta500
+
+namespace beta500 {
+
+TEST(Config, OidcProvidersFromTheFileWithTheSecretFromTheEnvironment) {
+    const std::string path = WriteTemp(
+        "[oidc]\njwks_refetch_seconds = 30\n\n"
+        "[[oidc.providers]]\nname = \"google\"\ndisplay_name = \"Google\"\n"
+        "issuer = \"https://accounts.google.com\"\nclient_id = \"id-1\"\n\n"
+        "[[oidc.providers]]\nname = \"corp-sso\"\nissuer = \"https://sso.example.com/realms/x\"\n"
+        "client_id = \"id-2\"\nclient_secret = \"in-file\"\n");
+    auto config = Config::Load(path, {{"BETA500_OIDC_GOOGLE_CLIENT_SECRET", "from-env"}});
+    ASSERT_TRUE(config) << config.error().message;
+    ASSERT_EQ(config->oidc.providers.size(), 2U);
+    EXPECT_EQ(config->oidc.providers[0].client_secret, "from-env");
+    EXPECT_EQ(config->oidc.providers[1].client_secret, "in-file");
+    EXPECT_EQ(config->oidc.providers[1].scopes, "openid email profile");
+    EXPECT_EQ(config->oidc.jwks_refetch_seconds, 30);
+    // Secrets never show in the dump.
+    const std::string dump = config->Dump();
+    EXPECT_EQ(dump.find("from-env"), std::string::npos);
+    EXPECT_EQ(dump.find("in-file"), std::string::npos);
+    EXPECT_NE(dump.find("name = \"corp-sso\""), std::string::npos);
+    // Without the environment, the first provider has no secret: refused.
+    EXPECT_FALSE(Config::Load(path, {}));
+    std::remove(path.c_str());
+}
+
+TEST(Config, OidcProvidersAreChecked) {
+    auto load = [](const std::string& provider) {
+        const std::string path = WriteTemp("[[oidc.providers]]\n" + provider);
+        auto config = Config::Load(path, {});
+        std::remove(path.c_str());
+        return static_cast<bool>(config);
+    };
+    const std::string rest = "client_id = \"c\"\nclient_secret = \"s\"\n";
+    EXPECT_TRUE(load("name = \"a-1\"\nissuer = \"https://id.example\"\n" + rest));
+    EXPECT_TRUE(load("name = \"local\"\nissuer = \"http://127.0.0.1:9000\"\n" + rest));
+    EXPECT_FALSE(load("name = \"Google\"\nissuer = \"https://id.example\"\n" + rest));  // upper case
+    EXPECT_FALSE(load("name = \"" + std::string(33, 'a') + "\"\nissuer = \"https://id.example\"\n" + rest));
+    EXPECT_TRUE(load("name = \"" + std::string(32, 'a') + "\"\nissuer = \"https://id.example\"\n" + rest));
+    EXPECT_FALSE(load("name = \"a\"\nissuer = \"http://id.example\"\n" + rest));  // not https
+    EXPECT_FALSE(load("name = \"a\"\nissuer = \"https://id.example\"\nclient_id = \"c\"\n"));
+    EXPECT_FALSE(load("name = \"a\"\nissuer = \"https://id.example\"\nscopes = \"email\"\n" + rest));
+    EXPECT_FALSE(load("name = \"a\"\nissuer = \"https://id.example\"\ncolour = \"red\"\n" + rest));
+    EXPECT_FALSE(Config::Load("", {{"BETA500_OIDC_CLOCK_SKEW_SECONDS", "301"}}));
+    EXPECT_TRUE(Config::Load("", {{"BETA500_OIDC_CLOCK_SKEW_SECONDS", "300"}}));
+}
+
+}  // namespace beta500

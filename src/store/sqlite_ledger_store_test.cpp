@@ -286,6 +286,27 @@ TEST_F(EnrollTest, NotInvitedIsRefusedAndNotRemembered) {
     EXPECT_FALSE(boost::json::parse(existing.body).at("enrolled").as_bool());
 }
 
+// Identities: linked in the enrollment; once linked, the identity decides the user, whatever
+// address the provider reports later.
+TEST_F(EnrollTest, IdentitiesLinkInTheEnrollment) {
+    Invite("eli@example.com", 20);
+    const ledger::Identity identity{"https://id.example", "sub-1"};
+    const auto first = writer_->Call({ledger::Enroll{"eli@example.com", identity}, "system:enrollment", "k1"});
+    ASSERT_EQ(first.rejection, Rejection::kNone) << first.body;
+    const int64_t user = UserIdOf(first);
+    EXPECT_EQ((*database_->FindUserByIdentity(identity.issuer, identity.subject))->id, user);
+    EXPECT_FALSE(*database_->FindUserByIdentity(identity.issuer, "sub-2"));
+    const auto moved = writer_->Call({ledger::Enroll{"eli.new@example.com", identity}, "system:enrollment", "k2"});
+    EXPECT_EQ(UserIdOf(moved), user);
+    // A second identity for an existing address links to that user, with no second grant.
+    const auto other = writer_->Call(
+        {ledger::Enroll{"eli@example.com", ledger::Identity{"https://other.example", "x"}}, "system:enrollment", "k3"});
+    EXPECT_EQ(UserIdOf(other), user);
+    EXPECT_EQ((*database_->FindUserByIdentity("https://other.example", "x"))->id, user);
+    EXPECT_EQ((*database_->Balance(user))->posted, 20);
+    ExpectAuditClean();
+}
+
 TEST_F(EnrollTest, FiftyConcurrentFirstSignInsMakeOneUserAndOneGrant) {
     const int64_t invitation = Invite("di@example.com", 100);
     std::vector<std::thread> threads;
@@ -355,6 +376,22 @@ TEST_F(StoreTest, SignInTokensResendIntervalAndLifetime) {
     clock_.Advance(999);
     EXPECT_EQ((*database_->RedeemSignInToken("h4", "magic_link"))->email, "ada@example.com");
     EXPECT_FALSE(*database_->RedeemSignInToken("h4", "magic_link"));  // single use
+}
+
+// A provider sign-in in flight: taken once, and only before its time is up.
+TEST_F(StoreTest, OidcLoginsAreSingleUseAndExpire) {
+    const OidcLogin login{"browser", "google", "nonce", "verifier", "/x"};
+    ASSERT_TRUE(database_->CreateOidcLogin("s1", login, 1000));
+    ASSERT_TRUE(database_->CreateOidcLogin("s2", login, 1000));
+    clock_.Advance(999);
+    const auto taken = *database_->TakeOidcLogin("s1");
+    ASSERT_TRUE(taken);
+    EXPECT_EQ((taken->browser_hash, taken->provider, taken->nonce, taken->code_verifier, taken->return_to),
+              (login.browser_hash, login.provider, login.nonce, login.code_verifier, login.return_to));
+    EXPECT_FALSE(*database_->TakeOidcLogin("s1"));  // a state works once
+    clock_.Advance(1);
+    EXPECT_FALSE(*database_->TakeOidcLogin("s2"));  // expired
+    EXPECT_FALSE(*database_->TakeOidcLogin("never"));
 }
 
 TEST_F(StoreTest, SessionIdleAndAbsoluteTimeouts) {
