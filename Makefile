@@ -31,6 +31,7 @@ build: setup configure
 run: build
 	@echo "To sign in: open http://$(LISTEN)/signin and ask for a link for $(ADMIN_EMAIL);"
 	@echo "the link appears in this log (mail.transport = log). ADMIN_EMAIL=... make run picks another address."
+	$(BUILD_DIR)/src/app/beta500 --data-dir $(DATA_DIR) catalog import data/demo/catalog.json
 	BETA500_BETA_ADMIN_EMAIL=$(ADMIN_EMAIL) BETA500_SERVER_PUBLIC_URL=http://$(LISTEN) \
 		$(BUILD_DIR)/src/app/beta500 serve --listen $(LISTEN) --data-dir $(DATA_DIR)
 

@@ -8,6 +8,9 @@
 #include <memory>
 #include <string_view>
 
+#include "catalog/catalog_store.h"
+#include "catalog/recommend.h"
+#include "catalog/search.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/thread_pool.h"
@@ -36,6 +39,10 @@ struct Deps {
     live::SessionStore* sessions = nullptr;
     live::EventBus* events = nullptr;
     live::DubbingEngine* dubbing = nullptr;
+    // The catalog and its AI features (serve always has them).
+    catalog::CatalogStore* catalog = nullptr;
+    catalog::SearchEngine* search = nullptr;
+    catalog::RecommendationService* recommendations = nullptr;
 };
 
 // Api: the handlers and the state they share (the token cache). Borrows `deps`; must outlive

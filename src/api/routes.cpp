@@ -9,6 +9,8 @@
 #include "api/views.h"
 #include "api/web_routes.h"
 #include "core/clock.h"
+#include "catalog/import.h"
+#include "catalog/titles.h"
 #include "identity/invitations.h"
 
 namespace beta500::api {
@@ -20,51 +22,6 @@ using http::Respond;
 
 namespace {
 
-// The one place a ledger rejection becomes an HTTP status.
-int StatusFor(ledger::Rejection rejection) {
-    using ledger::Rejection;
-    switch (rejection) {
-        case Rejection::kNone: return 200;
-        case Rejection::kInvalidIdempotencyKey: return 400;
-        case Rejection::kInsufficientCredits: return 402;
-        case Rejection::kUserSuspended: return 403;
-        case Rejection::kUserNotFound:
-        case Rejection::kHoldNotFound: return 404;
-        case Rejection::kHoldExpired:
-        case Rejection::kHoldAlreadyResolved: return 409;
-        case Rejection::kOverloaded:
-        case Rejection::kUnavailable: return 503;
-        default: return 422;
-    }
-}
-
-HttpResponse LedgerResponse(const HttpRequest& request, const ledger::Response& answer,
-                            int success_status) {
-    HttpResponse response;
-    if (answer.rejection == ledger::Rejection::kNone) {
-        response = http::Json(success_status, answer.body);
-    } else {
-        // The ledger's rejection body (code, rejection, detail and details) becomes a problem.
-        json::object problem = json::parse(answer.body).as_object();
-        const int status = StatusFor(answer.rejection);
-        json::object body{{"type", "urn:beta500:problem:" + std::string(problem.at("code").as_string())},
-                          {"title", status == 402 ? "Payment Required" : "Request refused"},
-                          {"status", status}};
-        for (auto& [key, value] : problem) {
-            body[key] = value;
-        }
-        body["instance"] = request.path;
-        body["request_id"] = request.request_id;
-        response = HttpResponse{status, "application/problem+json", json::serialize(body), {}};
-        if (status == 503) {
-            response.headers.emplace_back("Retry-After", "1");
-        }
-    }
-    if (answer.replayed) {
-        response.headers.emplace_back("Idempotent-Replayed", "true");
-    }
-    return response;
-}
 
 // Sends a ledger operation with the caller's idempotency key; answers when it is durable.
 void Submit(Deps& deps, const Caller& caller, HttpRequest&& request, Respond respond,
@@ -181,6 +138,9 @@ class Api::Routes {
         Admin(router, "GET", "/api/v1/admin/audit", &Routes::ListAudit);
         Admin(router, "GET", "/api/v1/admin/live-sessions", &Routes::ListLiveSessions);
         Admin(router, "POST", "/api/v1/admin/live-sessions/{id}/terminate", &Routes::TerminateLiveSession);
+        Admin(router, "POST", "/api/v1/admin/catalog/import", &Routes::ImportCatalog);
+        Admin(router, "PUT", "/api/v1/admin/catalog/titles/{id}", &Routes::EditTitle);
+        Admin(router, "POST", "/api/v1/admin/recommendations/retrain", &Routes::Retrain);
         router.Add("GET", "/api/v1/admin/mail", [this](HttpRequest&& request, Respond respond) {
             auth_.Require(Scope::kAdmin, std::move(request), std::move(respond),
                           [this](Caller, HttpRequest&& req, Respond res) { ListMail(std::move(req), std::move(res)); });
@@ -318,6 +278,96 @@ class Api::Routes {
         }
         respond(http::Json(200, json::serialize(json::object{{"counts", std::move(counts)},
                                                              {"rows", std::move(rows)}})));
+    }
+
+    // JSON (an array of titles) or text/csv with a header row; one report row per title.
+    void ImportCatalog(Caller caller, HttpRequest&& request, Respond respond) {
+        const auto type = request.Header("content-type");
+        const bool csv = type && type->find("text/csv") != std::string_view::npos;
+        if (!csv && (!type || type->find("application/json") == std::string_view::npos)) {
+            respond(http::ProblemResponse(
+                {415, "unsupported_media_type", "the import must be application/json or text/csv"}, &request));
+            return;
+        }
+        if (deps_.catalog == nullptr) {
+            respond(Unavailable(request));
+            return;
+        }
+        auto report = catalog::Import(request.body, csv, *deps_.catalog, deps_.search, deps_.clock.NowMs());
+        if (!report) {
+            respond(report.error().code == ErrorCode::kInvalidArgument
+                        ? http::ProblemResponse({422, "invalid_import", report.error().message}, &request)
+                        : Unavailable(request));
+            return;
+        }
+        json::array rows;
+        for (const auto& row : report->rows) {
+            json::object item{{"row", row.row}, {"result", row.result}};
+            if (row.id) {
+                item["id"] = std::to_string(*row.id);
+            }
+            if (!row.error.empty()) {
+                item["error"] = row.error;
+            }
+            rows.push_back(std::move(item));
+        }
+        const json::object counts{{"created", report->created}, {"updated", report->updated},
+                                  {"unchanged", report->unchanged}, {"invalid", report->invalid}};
+        if (!deps_.database.RecordAudit(caller.actor(), "catalog.import", "catalog", "null", json::serialize(counts))) {
+            spdlog::warn("msg=\"catalog import not audited\"");
+        }
+        if (deps_.recommendations != nullptr && report->created + report->updated > 0) {
+            deps_.recommendations->RetrainSoon();
+        }
+        respond(http::Json(200, json::serialize(json::object{{"counts", counts}, {"rows", std::move(rows)}})));
+    }
+
+    void EditTitle(Caller caller, HttpRequest&& request, Respond respond) {
+        const auto id = ParseId(request.params.at("id"));
+        boost::system::error_code error;
+        const json::value body = json::parse(request.body, error);
+        auto title = error ? Result<catalog::Title>(Error{ErrorCode::kInvalidArgument, "the body is not JSON"})
+                           : catalog::TitleFromJson(body);
+        if (!title) {
+            respond(http::ProblemResponse({422, "invalid_argument", title.error().message}, &request));
+            return;
+        }
+        auto before = id ? deps_.catalog->Find(*id) : Result<std::optional<catalog::Title>>(std::nullopt);
+        if (!before) {
+            respond(Unavailable(request));
+            return;
+        }
+        if (!*before) {
+            respond(http::ProblemResponse({404, "not_found", "no title with this id"}, &request));
+            return;
+        }
+        title->id = *id;
+        if (title->source_id.empty()) {
+            title->source_id = (*before)->source_id;  // an edit keeps the importer's key
+        }
+        auto updated = deps_.catalog->Update(*title, deps_.clock.NowMs());
+        if (!updated || (deps_.search != nullptr && deps_.search->ready() && !deps_.search->Update({*title}))) {
+            respond(Unavailable(request));
+            return;
+        }
+        if (!deps_.database.RecordAudit(caller.actor(), "catalog.edit", "title:" + std::to_string(*id),
+                                        json::serialize(catalog::TitleToJson(**before)),
+                                        json::serialize(catalog::TitleToJson(*title)))) {
+            spdlog::warn("msg=\"title edit not audited\"");
+        }
+        respond(http::Json(200, json::serialize(catalog::TitleToJson(*title))));
+    }
+
+    void Retrain(Caller caller, HttpRequest&& request, Respond respond) {
+        if (deps_.recommendations == nullptr) {
+            respond(Unavailable(request));
+            return;
+        }
+        deps_.recommendations->RetrainSoon();
+        if (!deps_.database.RecordAudit(caller.actor(), "recommendations.retrain", "recommendations", "null", "null")) {
+            spdlog::warn("msg=\"retrain not audited\"");
+        }
+        respond(http::Json(202, R"({"status":"accepted","detail":"the recommendation model retrains in the background"})"));
     }
 
     void ListInvitations(Caller, HttpRequest&& request, Respond respond) {

@@ -6,6 +6,8 @@
 
 namespace beta500::api {
 namespace json = boost::json;
+using http::HttpRequest;
+using http::HttpResponse;
 
 json::value OptionalId(const std::optional<int64_t>& id) {
     return id ? json::value(std::to_string(*id)) : json::value(nullptr);
@@ -87,6 +89,52 @@ std::string TransfersPage(const std::vector<store::TransferView>& transfers, int
     }
     return PageJson(std::move(items), transfers.size(), limit,
                     transfers.empty() ? 0 : transfers.back().transfer.id);
+}
+
+// The one place a ledger rejection becomes an HTTP status.
+int StatusFor(ledger::Rejection rejection) {
+    using ledger::Rejection;
+    switch (rejection) {
+        case Rejection::kNone: return 200;
+        case Rejection::kInvalidIdempotencyKey: return 400;
+        case Rejection::kInsufficientCredits: return 402;
+        case Rejection::kUserSuspended: return 403;
+        case Rejection::kUserNotFound:
+        case Rejection::kHoldNotFound: return 404;
+        case Rejection::kHoldExpired:
+        case Rejection::kHoldAlreadyResolved: return 409;
+        case Rejection::kOverloaded:
+        case Rejection::kUnavailable: return 503;
+        default: return 422;
+    }
+}
+
+HttpResponse LedgerResponse(const HttpRequest& request, const ledger::Response& answer,
+                            int success_status) {
+    HttpResponse response;
+    if (answer.rejection == ledger::Rejection::kNone) {
+        response = http::Json(success_status, answer.body);
+    } else {
+        // The ledger's rejection body (code, rejection, detail and details) becomes a problem.
+        json::object problem = json::parse(answer.body).as_object();
+        const int status = StatusFor(answer.rejection);
+        json::object body{{"type", "urn:beta500:problem:" + std::string(problem.at("code").as_string())},
+                          {"title", status == 402 ? "Payment Required" : "Request refused"},
+                          {"status", status}};
+        for (auto& [key, value] : problem) {
+            body[key] = value;
+        }
+        body["instance"] = request.path;
+        body["request_id"] = request.request_id;
+        response = HttpResponse{status, "application/problem+json", json::serialize(body), {}};
+        if (status == 503) {
+            response.headers.emplace_back("Retry-After", "1");
+        }
+    }
+    if (answer.replayed) {
+        response.headers.emplace_back("Idempotent-Replayed", "true");
+    }
+    return response;
 }
 
 }  // namespace beta500::api

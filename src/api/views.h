@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 
 #include "http/message.h"
+#include "ledger/writer.h"
 #include "store/database.h"
 
 namespace beta500::api {
@@ -19,6 +20,12 @@ std::string PageJson(boost::json::array items, size_t page_size, int64_t limit, 
 // into `filter`; returns the 422 problem for a bad or unknown parameter.
 std::optional<http::Problem> ReadTransferQuery(const http::HttpRequest& request,
                                                store::TransferFilter& filter, bool user_id_allowed);
+// The one place a ledger rejection becomes an HTTP status.
+int StatusFor(ledger::Rejection rejection);
+// A ledger answer as HTTP: the body with `success_status`, or the rejection as a problem (402 for
+// insufficient credits, with the available amount); `Idempotent-Replayed` on a replay.
+http::HttpResponse LedgerResponse(const http::HttpRequest& request, const ledger::Response& answer,
+                                  int success_status);
 // A page of the journal as JSON.
 std::string TransfersPage(const std::vector<store::TransferView>& transfers, int64_t limit);
 

@@ -197,6 +197,13 @@ void WebRoutes::Register(http::Router& router) {
     SignedIn(router, "POST", "/api/v1/auth/sign-out", true, &WebRoutes::SignOut);
     SignedIn(router, "GET", "/api/v1/me/events", false, &WebRoutes::MyEvents);
     SignedIn(router, "POST", "/api/v1/me/email", true, &WebRoutes::ChangeEmail);
+    SignedIn(router, "POST", "/api/v1/search", true, &WebRoutes::Search);
+    SignedIn(router, "GET", "/api/v1/search/suggest", false, &WebRoutes::Suggest);
+    SignedIn(router, "POST", "/api/v1/me/history", true, &WebRoutes::RecordHistory);
+    SignedIn(router, "GET", "/api/v1/me/history", false, &WebRoutes::MyHistory);
+    SignedIn(router, "GET", "/api/v1/recommendations", false, &WebRoutes::Recommendations);
+    SignedIn(router, "POST", "/api/v1/recommendations/refresh", true, &WebRoutes::RefreshRecommendations);
+    SignedIn(router, "GET", "/api/v1/titles/{id}", false, &WebRoutes::TitleDetail);
     router.Add("GET", "/api/v1/live/dubbing", [this](HttpRequest&& request, Respond respond) {
         LiveDubbing(std::move(request), std::move(respond));
     });

@@ -8,12 +8,15 @@
 
 #include <functional>
 #include <map>
+#include <mutex>
+#include <unordered_map>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "api/api.h"
 #include "api/auth.h"
+#include <boost/json.hpp>
 #include "http/message.h"
 #include "oidc/provider.h"
 
@@ -53,6 +56,18 @@ class WebRoutes {
     // Email verification: a new address for a signed-in user, and the mailed link's redemption.
     void ChangeEmail(const store::WebSession& session, http::HttpRequest&& request, http::Respond respond);
     void RedeemVerification(http::HttpRequest&& request, http::Respond respond);
+    // Catalog features (ai_routes.cpp).
+    void Charge(const store::WebSession& session, const http::HttpRequest& request, int64_t amount,
+                const char* feature, boost::json::object body, http::Respond respond);
+    void Search(const store::WebSession& session, http::HttpRequest&& request, http::Respond respond);
+    void Suggest(const store::WebSession& session, http::HttpRequest&& request, http::Respond respond);
+    void RecordHistory(const store::WebSession& session, http::HttpRequest&& request, http::Respond respond);
+    void MyHistory(const store::WebSession& session, http::HttpRequest&& request, http::Respond respond);
+    void Recommendations(const store::WebSession& session, http::HttpRequest&& request, http::Respond respond);
+    void RefreshRecommendations(const store::WebSession& session, http::HttpRequest&& request,
+                                http::Respond respond);
+    void TitleDetail(const store::WebSession& session, http::HttpRequest&& request, http::Respond respond);
+
     // Mailed single-use tokens (sign-in links and verification links): MailToken stores the
     // token's hash with its binding and queues the mail whose link is public_url + path +
     // ?token=; RedeemMailedToken spends the token a link's button POSTed (Origin checked) and
@@ -77,6 +92,9 @@ class WebRoutes {
     std::unique_ptr<oidc::HttpClient> http_client_;
     std::unique_ptr<oidc::Providers> providers_;
     std::vector<std::string> live_origins_;  // pages that may open a live session
+    // Each person's last recommendations (as answered), read for free until they refresh.
+    std::mutex recommendations_mutex_;
+    std::unordered_map<int64_t, boost::json::object> recommendations_;  // GUARDED_BY(recommendations_mutex_)
 };
 
 // Helpers shared by web_routes.cpp and oidc_routes.cpp.

@@ -7,12 +7,17 @@
 #include <csignal>
 #include <condition_variable>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <iostream>
 #include <thread>
 
 #include <unistd.h>
 
 #include "api/api.h"
+#include "catalog/import.h"
+#include "catalog/recommend.h"
+#include "catalog/search.h"
 #include "app/loadtest.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -109,6 +114,62 @@ bool LoopbackOnly(const std::string& listen) {
     return host == "localhost" || host == "[::1]" || host.rfind("127.", 0) == 0;
 }
 
+// Keeps the search index current: loads it from disk or builds it at start-up, then applies
+// catalog changes made by any process (the CLI importer too) every few seconds.
+class IndexKeeper {
+   public:
+    IndexKeeper(catalog::CatalogStore& store, catalog::XapianSearch& search, const Clock& clock)
+        : store_(store), search_(search), clock_(clock), thread_([this] { Run(); }) {}
+    ~IndexKeeper() {
+        {
+            std::lock_guard lock(mutex_);
+            stopping_ = true;
+        }
+        stop_.notify_all();
+        thread_.join();
+    }
+
+   private:
+    static constexpr auto kPollInterval = std::chrono::seconds(5);
+
+    void Run() {
+        int64_t since_ms = clock_.NowMs();
+        const auto count = store_.Count();
+        if (count && search_.Load(*count)) {
+            spdlog::info("msg=\"search index loaded\" titles={}", *count);
+        } else {
+            const auto started = std::chrono::steady_clock::now();
+            if (Status built = search_.Rebuild(store_); !built) {
+                spdlog::error("msg=\"search index not built\" error={}", LogQuote(built.error().message));
+            } else {
+                spdlog::info("msg=\"search index built\" titles={} ms={}", search_.documents(),
+                             std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::steady_clock::now() - started).count());
+            }
+        }
+        std::unique_lock lock(mutex_);
+        while (!stop_.wait_for(lock, kPollInterval, [this] { return stopping_; })) {
+            // Changes are stamped in milliseconds by their writer's clock: look a second back.
+            const int64_t now_ms = clock_.NowMs();
+            auto changed = store_.ChangedSince(since_ms - 1000);
+            if (changed && !changed->empty() && search_.ready()) {
+                if (Status updated = search_.Update(*changed); !updated) {
+                    spdlog::warn("msg=\"search index not updated\" error={}", LogQuote(updated.error().message));
+                }
+            }
+            since_ms = now_ms;
+        }
+    }
+
+    catalog::CatalogStore& store_;
+    catalog::XapianSearch& search_;
+    const Clock& clock_;
+    std::mutex mutex_;
+    std::condition_variable stop_;
+    bool stopping_ = false;  // GUARDED_BY(mutex_)
+    std::thread thread_;
+};
+
 // beta.admin_email: the first admin of a new installation gets an admin invitation (mailed
 // through the outbox; with the log transport the sign-in link appears in the log).
 Status InviteFirstAdmin(const Config& config, store::Database& database, const Clock& clock) {
@@ -200,9 +261,18 @@ int Serve(const Config& config) {
     live->StartWorker();
     auto mail_worker = std::make_unique<mail::DeliveryWorker>(
         config.mail, mail::MakeTransport(config.mail), **database, clock, metrics);
+    auto catalog_store = (*database)->NewCatalogStore();
+    catalog::XapianSearch search(config.database.data_dir + "/search");
+    IndexKeeper index_keeper(*catalog_store, search, clock);
+    catalog::RecommendationService recommendations(
+        *catalog_store, clock,
+        catalog::AlsOptions{static_cast<int>(config.ai.als_factors), static_cast<int>(config.ai.als_iterations)},
+        config.ai.retrain_seconds);
+    recommendations.Start();
     std::atomic<bool> draining{false};
     api::Deps deps{config,   clock,             **database, **writer,       *blocking, metrics,
-                   draining, mail_worker.get(), live.get(), sessions.get(), &events, dubbing.get()};
+                   draining, mail_worker.get(), live.get(), sessions.get(), &events, dubbing.get(),
+                   catalog_store.get(), &search, &recommendations};
     api::Api api(deps);
     http::Router router;
     api.Register(router);
@@ -307,6 +377,14 @@ int main(int argc, char** argv) {
     invite->add_option("--note", invite_note, "A note for admins");
     bool invite_admin = false;
     invite->add_flag("--admin", invite_admin, "Enroll this person as an admin");
+    auto* catalog_command = app.add_subcommand("catalog", "The title catalog");
+    catalog_command->require_subcommand(1);
+    auto* catalog_import = catalog_command->add_subcommand(
+        "import", "Import titles from a JSON array or CSV file; prints a report line per invalid row and the counts");
+    std::string catalog_file;
+    bool catalog_csv = false;
+    catalog_import->add_option("FILE", catalog_file, "The file to import")->required()->check(CLI::ExistingFile);
+    catalog_import->add_flag("--csv", catalog_csv, "The file is CSV with a header row (default: JSON)");
     auto* mail_command = app.add_subcommand("mail", "Mail outbox");
     mail_command->require_subcommand(1);
     auto* mail_test = mail_command->add_subcommand("test", "Queue a test mail; prints its outbox id");
@@ -397,6 +475,25 @@ int main(int argc, char** argv) {
         }
         std::printf("%lld\n", static_cast<long long>(*id));
         return 0;
+    }
+    if (catalog_import->parsed()) {
+        std::ifstream file(catalog_file, std::ios::binary);
+        std::stringstream text;
+        text << file.rdbuf();
+        auto store = (*database)->NewCatalogStore();
+        auto report = catalog::Import(text.str(), catalog_csv, *store, nullptr, clock.NowMs());
+        if (!report) {
+            return Fail(report.error().message);
+        }
+        for (const auto& row : report->rows) {
+            if (row.result == "invalid") {
+                std::printf("row %zu: %s\n", row.row, row.error.c_str());
+            }
+        }
+        std::printf("created %lld, updated %lld, unchanged %lld, invalid %lld\n",
+                    static_cast<long long>(report->created), static_cast<long long>(report->updated),
+                    static_cast<long long>(report->unchanged), static_cast<long long>(report->invalid));
+        return report->invalid > 0 ? 2 : 0;
     }
     if (tokens_create->parsed()) {
         auto token = (*database)->CreateApiToken(scope, name);

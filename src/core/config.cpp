@@ -78,6 +78,11 @@ std::vector<Field> Fields(Config& c) {
         {"oidc", "jwks_max_age_seconds", &c.oidc.jwks_max_age_seconds},
         {"oidc", "jwks_refetch_seconds", &c.oidc.jwks_refetch_seconds},
         {"oidc", "http_timeout_seconds", &c.oidc.http_timeout_seconds},
+        {"ai", "search_credits", &c.ai.search_credits},
+        {"ai", "recommendation_credits", &c.ai.recommendation_credits},
+        {"ai", "retrain_seconds", &c.ai.retrain_seconds},
+        {"ai", "als_factors", &c.ai.als_factors},
+        {"ai", "als_iterations", &c.ai.als_iterations},
         {"log", "level", &c.log.level},
     };
 }
@@ -272,7 +277,12 @@ Status Config::Validate() const {
              {oidc.token_max_age_seconds, "oidc.token_max_age_seconds"},
              {oidc.jwks_max_age_seconds, "oidc.jwks_max_age_seconds"},
              {oidc.jwks_refetch_seconds, "oidc.jwks_refetch_seconds"},
-             {oidc.http_timeout_seconds, "oidc.http_timeout_seconds"}}) {
+             {oidc.http_timeout_seconds, "oidc.http_timeout_seconds"},
+             {ai.search_credits, "ai.search_credits"},
+             {ai.recommendation_credits, "ai.recommendation_credits"},
+             {ai.retrain_seconds, "ai.retrain_seconds"},
+             {ai.als_factors, "ai.als_factors"},
+             {ai.als_iterations, "ai.als_iterations"}}) {
         if (Status status = positive(value, name); !status) {
             return status;
         }
@@ -325,6 +335,12 @@ Status Config::Validate() const {
     }
     if (database.url != "sqlite") {
         return Invalid("database.url: only \"sqlite\" is supported");
+    }
+    if (ai.search_credits > ledger.amount_max || ai.recommendation_credits > ledger.amount_max) {
+        return Invalid("ai.search_credits and ai.recommendation_credits must be at most ledger.amount_max");
+    }
+    if (ai.als_factors > 256 || ai.als_iterations > 100) {
+        return Invalid("ai.als_factors must be at most 256 and ai.als_iterations at most 100");
     }
     if (oidc.clock_skew_seconds < 0 || oidc.clock_skew_seconds > 300) {
         return Invalid("oidc.clock_skew_seconds must be between 0 and 300");

@@ -157,6 +157,18 @@ struct Config {
         int64_t http_timeout_seconds = 10;
         std::vector<OidcProvider> providers;
     } oidc;
+    // AI search and recommendations (DESIGN section 7).
+    struct Ai {
+        // Credits a submitted search costs (suggestions as you type are free).
+        int64_t search_credits = 1;
+        // Credits a recommendations refresh costs (reading the last ones is free).
+        int64_t recommendation_credits = 5;
+        // The recommendation model retrains this often (and when an admin asks).
+        int64_t retrain_seconds = 600;
+        // ALS: latent factors and alternating iterations.
+        int64_t als_factors = 32;
+        int64_t als_iterations = 12;
+    } ai;
     struct Log {
         // trace, debug, info, warn, error.
         std::string level = "info";

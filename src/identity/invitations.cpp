@@ -48,75 +48,20 @@ Result<InvitationInput> CheckInvitation(std::string_view email, std::optional<in
 }
 
 Result<std::vector<CsvRow>> ParseCsv(std::string_view text) {
-    std::vector<CsvRow> rows;
-    CsvRow row{1, {}};
-    std::string field;
-    bool quoted = false;
-    bool row_has_content = false;
-    size_t line = 1;
-    auto end_row = [&]() -> Status {
-        row.fields.push_back(std::move(field));
-        field.clear();
-        if (row_has_content) {
-            if (rows.size() > kImportRowsMax) {  // one more than the limit: room for a header row
-                return Error{ErrorCode::kInvalidArgument,
-                             "more than " + std::to_string(kImportRowsMax) + " rows"};
-            }
-            rows.push_back(std::move(row));
-        }
-        row = CsvRow{line + 1, {}};
-        row_has_content = false;
-        return Status::Ok();
-    };
-    for (size_t i = 0; i < text.size(); ++i) {
-        const char ch = text[i];
-        if (quoted) {
-            if (ch == '"' && i + 1 < text.size() && text[i + 1] == '"') {
-                field.push_back('"');
-                ++i;
-            } else if (ch == '"') {
-                quoted = false;
-            } else {
-                if (ch == '\n') {
-                    ++line;
-                }
-                field.push_back(ch);
-            }
-            continue;
-        }
-        if (ch == '"') {
-            quoted = true;
-            row_has_content = true;
-        } else if (ch == ',') {
-            row.fields.push_back(std::move(field));
-            field.clear();
-            row_has_content = true;
-        } else if (ch == '\n') {
-            if (Status status = end_row(); !status) {
-                return status.error();
-            }
-            ++line;
-        } else if (ch != '\r') {
-            field.push_back(ch);
-            row_has_content = true;
-        }
+    auto rows = SplitCsv(text, kImportRowsMax + 1);  // room for a header row
+    if (!rows) {
+        return rows.error();
     }
-    if (quoted) {
-        return Error{ErrorCode::kInvalidArgument, "line " + std::to_string(line) + ": unterminated quote"};
-    }
-    if (Status status = end_row(); !status) {
-        return status.error();
-    }
-    if (!rows.empty() && !rows.front().fields.empty()) {
-        std::string first = rows.front().fields[0];
+    if (!rows->empty() && !rows->front().fields.empty()) {
+        std::string first = rows->front().fields[0];
         for (char& ch : first) {
             ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
         }
         if (first == "email") {
-            rows.erase(rows.begin());  // a header row
+            rows->erase(rows->begin());  // a header row
         }
     }
-    if (rows.size() > kImportRowsMax) {
+    if (rows->size() > kImportRowsMax) {
         return Error{ErrorCode::kInvalidArgument, "more than " + std::to_string(kImportRowsMax) + " rows"};
     }
     return rows;

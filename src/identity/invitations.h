@@ -10,6 +10,7 @@
 
 #include "core/config.h"
 #include "core/clock.h"
+#include "core/csv.h"
 #include "core/result.h"
 #include "store/database.h"
 
@@ -37,11 +38,7 @@ Result<InvitationInput> CheckInvitation(std::string_view email, std::optional<in
                                         std::optional<int64_t> expires_at_ms, std::string note,
                                         const Config& config, int64_t now_ms);
 
-// One row of a CSV import: `email[,initial_credits[,expires_at[,note]]]`, RFC 4180 quoting.
-struct CsvRow {
-    size_t line = 0;  // 1-based line in the upload
-    std::vector<std::string> fields;
-};
+// A CSV import's rows: `email[,initial_credits[,expires_at[,note]]]`, RFC 4180 quoting.
 // Splits the upload into rows; a first row whose first field is "email" (any case) is a header
 // and skipped. Fails on an unterminated quote or more than kImportRowsMax rows besides a header.
 Result<std::vector<CsvRow>> ParseCsv(std::string_view text);

@@ -11,6 +11,7 @@
 #include "core/crypto.h"
 #include "store/migrations.h"
 #include "store/sqlite_ledger_store.h"
+#include "store/sqlite_catalog_store.h"
 #include "store/sqlite_session_store.h"
 
 namespace beta500::store {
@@ -116,6 +117,10 @@ std::unique_ptr<ledger::LedgerStore> Database::NewLedgerStore() {
 
 std::unique_ptr<live::SessionStore> Database::NewSessionStore() {
     return std::make_unique<SqliteSessionStore>(OpenWriter());
+}
+
+std::unique_ptr<catalog::CatalogStore> Database::NewCatalogStore() {
+    return std::make_unique<SqliteCatalogStore>(OpenWriter());
 }
 
 Database::Lease Database::Read() {
@@ -964,6 +969,17 @@ Result<std::optional<OidcLogin>> Database::TakeOidcLogin(const std::string& stat
         }
         take.Reset();
         return login;
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+Status Database::RecordAudit(const std::string& actor, const std::string& action, const std::string& target,
+                             const std::string& before, const std::string& after) {
+    try {
+        auto connection = OpenWriter();
+        InsertAudit(*connection, actor, action, target, before, after, clock_.NowMs());
+        return Status::Ok();
     } catch (const SqliteError& error) {
         return StorageError(error);
     }

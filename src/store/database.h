@@ -18,6 +18,7 @@
 #include "core/result.h"
 #include "ledger/audit.h"
 #include "ledger/store.h"
+#include "catalog/catalog_store.h"
 #include "live/session_store.h"
 #include "store/sqlite.h"
 
@@ -195,6 +196,8 @@ class Database {
     std::unique_ptr<ledger::LedgerStore> NewLedgerStore();
     // A live-session store with its own connection.
     std::unique_ptr<live::SessionStore> NewSessionStore();
+    // A catalog store with its own connection.
+    std::unique_ptr<catalog::CatalogStore> NewCatalogStore();
 
     Result<std::optional<BalanceView>> Balance(int64_t user_id);
     Result<std::vector<TransferView>> Transfers(const TransferFilter& filter);
@@ -240,6 +243,9 @@ class Database {
     // Whether a user is suspended, from memory: loaded when the database opens and kept current
     // by SetUserStatus (the server is the only process that changes it). Thread-safe.
     bool IsSuspended(int64_t user_id) const;
+    // Writes one admin audit record (for changes made outside this class).
+    Status RecordAudit(const std::string& actor, const std::string& action, const std::string& target,
+                       const std::string& before, const std::string& after);
     // The admin audit log, newest first, optionally for one target.
     Result<std::vector<AuditEntry>> ListAudit(const std::optional<std::string>& target,
                                               std::optional<int64_t> before_id, int64_t limit);

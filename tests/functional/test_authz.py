@@ -74,7 +74,7 @@ class AuthorizationMatrixTest(unittest.TestCase):
         try:
             all_headers = dict(headers, **{"Idempotency-Key": str(uuid.uuid4())})
             body = None
-            if method == "POST":
+            if method in ("POST", "PUT"):
                 body = "{}"
                 all_headers["Content-Type"] = "application/json"
             connection.request(method, path, body=body, headers=all_headers)
@@ -111,10 +111,10 @@ class AuthorizationMatrixTest(unittest.TestCase):
         self.assertGreater(checked, 40 * len(self.callers))
 
     def test_every_cookie_mutation_needs_the_csrf_token_and_our_origin(self):
-        mutations = [(path, security) for method, path, security in operations()
-                     if method == "POST" and security and {"session": []} in security]
+        mutations = [(method, path, security) for method, path, security in operations()
+                     if method in ("POST", "PUT") and security and {"session": []} in security]
         self.assertGreaterEqual(len(mutations), 10)
-        for path, security in mutations:
+        for method, path, security in mutations:
             caller = "admin" if security == ADMIN else "user"
             good = self.callers[caller]
             concrete = path.replace("{id}", "999999")
@@ -125,8 +125,8 @@ class AuthorizationMatrixTest(unittest.TestCase):
                 ("foreign Origin", dict(good, Origin="https://evil.example"), "forbidden_origin"),
                 ("null Origin", dict(good, Origin="null"), "forbidden_origin"),
             ]:
-                with self.subTest(route=path, case=case):
-                    status, body = self.call("POST", concrete, headers)
+                with self.subTest(route=f"{method} {path}", case=case):
+                    status, body = self.call(method, concrete, headers)
                     self.assertEqual(status, 403, body[:200])
                     self.assertEqual(json.loads(body)["code"], code)
         # The refusals changed nothing: both sessions still work.

@@ -1,0 +1,36 @@
+// SqliteCatalogStore: catalog::CatalogStore on SQLite, over one connection of its own.
+// Thread-safe (one call at a time).
+#pragma once
+
+#include <memory>
+#include <mutex>
+
+#include "catalog/catalog_store.h"
+#include "store/sqlite.h"
+
+namespace beta500::store {
+
+class SqliteCatalogStore final : public catalog::CatalogStore {
+   public:
+    explicit SqliteCatalogStore(std::unique_ptr<Connection> connection) : connection_(std::move(connection)) {}
+
+    Result<std::vector<std::pair<catalog::UpsertOutcome, int64_t>>> Upsert(const std::vector<catalog::Title>& titles,
+                                                                     int64_t now_ms) override;
+    Result<bool> Update(const catalog::Title& title, int64_t now_ms) override;
+    Result<std::optional<catalog::Title>> Find(int64_t id) override;
+    Result<std::vector<catalog::Title>> Page(int64_t after_id, int64_t limit) override;
+    Result<std::vector<catalog::Title>> ChangedSince(int64_t since_ms) override;
+    Result<int64_t> Count() override;
+    Status RecordWatch(const catalog::Watch& watch) override;
+    Result<std::vector<catalog::Watch>> WatchesOf(int64_t user_id) override;
+    Result<std::vector<catalog::Watch>> AllWatches() override;
+
+   private:
+    template <typename Body>
+    auto Locked(Body&& body) -> decltype(body());
+
+    std::mutex mutex_;
+    std::unique_ptr<Connection> connection_;  // GUARDED_BY(mutex_)
+};
+
+}  // namespace beta500::store
