@@ -118,8 +118,13 @@ bool LoopbackOnly(const std::string& listen) {
 // catalog changes made by any process (the CLI importer too) every few seconds.
 class IndexKeeper {
    public:
-    IndexKeeper(catalog::CatalogStore& store, catalog::XapianSearch& search, const Clock& clock)
-        : store_(store), search_(search), clock_(clock), thread_([this] { Run(); }) {}
+    IndexKeeper(catalog::CatalogStore& store, catalog::XapianSearch& search, const Clock& clock,
+                obs::Registry& metrics)
+        : store_(store),
+          search_(search),
+          clock_(clock),
+          titles_(metrics.GetGauge("beta500_search_index_titles", "Titles in the search index.")),
+          thread_([this] { Run(); }) {}
     ~IndexKeeper() {
         {
             std::lock_guard lock(mutex_);
@@ -147,6 +152,7 @@ class IndexKeeper {
                                  std::chrono::steady_clock::now() - started).count());
             }
         }
+        titles_.Set(search_.documents());
         std::unique_lock lock(mutex_);
         while (!stop_.wait_for(lock, kPollInterval, [this] { return stopping_; })) {
             // Changes are stamped in milliseconds by their writer's clock: look a second back.
@@ -156,6 +162,7 @@ class IndexKeeper {
                 if (Status updated = search_.Update(*changed); !updated) {
                     spdlog::warn("msg=\"search index not updated\" error={}", LogQuote(updated.error().message));
                 }
+                titles_.Set(search_.documents());
             }
             since_ms = now_ms;
         }
@@ -164,6 +171,7 @@ class IndexKeeper {
     catalog::CatalogStore& store_;
     catalog::XapianSearch& search_;
     const Clock& clock_;
+    obs::Gauge& titles_;
     std::mutex mutex_;
     std::condition_variable stop_;
     bool stopping_ = false;  // GUARDED_BY(mutex_)
@@ -263,11 +271,11 @@ int Serve(const Config& config) {
         config.mail, mail::MakeTransport(config.mail), **database, clock, metrics);
     auto catalog_store = (*database)->NewCatalogStore();
     catalog::XapianSearch search(config.database.data_dir + "/search");
-    IndexKeeper index_keeper(*catalog_store, search, clock);
+    IndexKeeper index_keeper(*catalog_store, search, clock, metrics);
     catalog::RecommendationService recommendations(
         *catalog_store, clock,
         catalog::AlsOptions{static_cast<int>(config.ai.als_factors), static_cast<int>(config.ai.als_iterations)},
-        config.ai.retrain_seconds);
+        config.ai.retrain_seconds, &metrics);
     recommendations.Start();
     std::atomic<bool> draining{false};
     api::Deps deps{config,   clock,             **database, **writer,       *blocking, metrics,

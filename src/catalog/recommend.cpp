@@ -75,21 +75,28 @@ std::shared_ptr<const Model> Model::Train(const std::vector<Title>& titles, cons
     model->trained_at_ms_ = now_ms;
     model->factors_count_ = options.factors;
     double popularity_max = 0;
+    std::unordered_map<std::string, uint32_t> feature_ids;
     for (const Title& title : titles) {
         Item item{title.id, title.title, title.year, title.genres, {}, 0, false};
+        auto feature = [&](const std::string& name) {
+            const auto [it, added] = feature_ids.try_emplace(name, static_cast<uint32_t>(feature_ids.size()));
+            if (std::find(item.features.begin(), item.features.end(), it->second) == item.features.end()) {
+                item.features.push_back(it->second);
+            }
+        };
         for (const auto& genre : title.genres) {
-            item.features.push_back("g:" + Lower(genre));
+            feature("g:" + Lower(genre));
         }
         if (!title.creative_type.empty()) {
-            item.features.push_back("t:" + Lower(title.creative_type));
+            feature("t:" + Lower(title.creative_type));
         }
         for (const auto* people : {&title.directors, &title.cast}) {
             for (const auto& person : *people) {
-                item.features.push_back("p:" + Lower(person));
+                feature("p:" + Lower(person));
             }
         }
         if (title.year) {
-            item.features.push_back("y:" + std::to_string(*title.year / 10 * 10));
+            feature("y:" + std::to_string(*title.year / 10 * 10));
         }
         const double rating = title.rating_tenths ? static_cast<double>(*title.rating_tenths) / 100 : 0.5;
         item.popularity = rating * std::log10(static_cast<double>(title.votes) + 10);
@@ -100,6 +107,7 @@ std::shared_ptr<const Model> Model::Train(const std::vector<Title>& titles, cons
     for (Item& item : model->titles_) {
         item.popularity = popularity_max > 0 ? item.popularity / popularity_max : 0;
     }
+    model->features_count_ = feature_ids.size();
 
     // The interaction lists, both ways.
     std::unordered_map<int64_t, std::vector<Entry>> by_user;
@@ -155,7 +163,7 @@ std::vector<Recommendation> Model::Recommend(const std::vector<Watch>& history, 
     const Eigen::Map<const Matrix> gram(gram_.data(), f, f);
     std::vector<Entry> known;
     std::vector<bool> watched(titles_.size(), false);
-    std::unordered_map<std::string, double> profile;
+    std::vector<double> profile(features_count_, 0.0);
     for (const Watch& watch : history) {
         const auto found = index_.find(watch.title_id);
         if (found == index_.end()) {
@@ -164,7 +172,7 @@ std::vector<Recommendation> Model::Recommend(const std::vector<Watch>& history, 
         watched[found->second] = true;
         const double strength = Strength(watch);
         known.push_back(Entry{found->second, static_cast<float>(strength)});
-        for (const auto& feature : titles_[found->second].features) {
+        for (const uint32_t feature : titles_[found->second].features) {
             profile[feature] += strength > 0 ? strength : -1.0;
         }
     }
@@ -177,7 +185,7 @@ std::vector<Recommendation> Model::Recommend(const std::vector<Watch>& history, 
     }
     // Liked features count for a title, disliked ones (weight below 0) against it.
     double profile_norm = 0;
-    for (const auto& [feature, weight] : profile) {
+    for (const double weight : profile) {
         profile_norm += weight * weight;
     }
     profile_norm = std::sqrt(profile_norm);
@@ -206,10 +214,8 @@ std::vector<Recommendation> Model::Recommend(const std::vector<Watch>& history, 
         const Item& item = titles_[i];
         double content = 0;
         if (profile_norm > 0 && !item.features.empty()) {
-            for (const auto& feature : item.features) {
-                if (const auto found = profile.find(feature); found != profile.end()) {
-                    content += found->second;
-                }
+            for (const uint32_t feature : item.features) {
+                content += profile[feature];
             }
             content /= profile_norm * std::sqrt(static_cast<double>(item.features.size()));
         }
@@ -271,8 +277,8 @@ std::vector<Recommendation> Model::Recommend(const std::vector<Watch>& history, 
 }
 
 RecommendationService::RecommendationService(CatalogStore& store, const Clock& clock, AlsOptions options,
-                                             int64_t retrain_seconds)
-    : store_(store), clock_(clock), options_(options), retrain_seconds_(retrain_seconds) {}
+                                             int64_t retrain_seconds, obs::Registry* metrics)
+    : store_(store), clock_(clock), options_(options), retrain_seconds_(retrain_seconds), metrics_(metrics) {}
 
 RecommendationService::~RecommendationService() { Stop(); }
 
@@ -322,9 +328,17 @@ Status RecommendationService::Retrain() {
     }
     const auto started = std::chrono::steady_clock::now();
     auto model = Model::Train(titles, *watches, options_, clock_.NowMs());
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     spdlog::info("msg=\"recommendation model trained\" titles={} users={} watches={} ms={}", model->titles(),
-                 model->users(), watches->size(),
-                 std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count());
+                 model->users(), watches->size(), std::llround(seconds * 1000));
+    if (metrics_ != nullptr) {
+        // The model's age is time() minus this.
+        metrics_->GetGauge("beta500_recommendation_model_trained_timestamp_seconds",
+                           "When the recommendation model in use was trained.")
+            .Set(model->trained_at_ms() / 1000);
+        metrics_->GetGauge("beta500_recommendation_training_milliseconds", "How long the last training took.")
+            .Set(std::llround(seconds * 1000));
+    }
     std::lock_guard lock(mutex_);
     model_ = std::move(model);
     return Status::Ok();

@@ -18,6 +18,7 @@
 #include "catalog/catalog_store.h"
 #include "core/clock.h"
 #include "core/result.h"
+#include "obs/metrics.h"
 
 namespace beta500::catalog {
 
@@ -57,7 +58,7 @@ class Model {
         std::string title;
         std::optional<int64_t> year;
         std::vector<std::string> genres;
-        std::vector<std::string> features;  // "g:drama", "t:fantasy", "p:david fincher", "y:1990"
+        std::vector<uint32_t> features;  // ids of "g:drama", "t:fantasy", "p:david fincher", "y:1990"
         double popularity = 0;               // [0, 1]
         bool trained = false;                // someone watched it in the training data
     };
@@ -65,6 +66,7 @@ class Model {
 
     std::vector<Item> titles_;
     std::unordered_map<int64_t, size_t> index_;  // title id -> position
+    size_t features_count_ = 0;                  // distinct content features
     std::vector<float> factors_;                 // titles x factors, row-major
     int factors_count_ = 0;
     std::vector<float> gram_;                    // Y^T Y (factors x factors)
@@ -79,8 +81,10 @@ double Strength(const Watch& watch);
 
 class RecommendationService {
    public:
-    // Borrows the store and the clock. The first model trains in Start's background thread.
-    RecommendationService(CatalogStore& store, const Clock& clock, AlsOptions options, int64_t retrain_seconds);
+    // Borrows the store, the clock and the metrics (may be null). The first model trains in
+    // Start's background thread.
+    RecommendationService(CatalogStore& store, const Clock& clock, AlsOptions options, int64_t retrain_seconds,
+                          obs::Registry* metrics = nullptr);
     ~RecommendationService();
     void Start();
     void Stop();
@@ -99,6 +103,7 @@ class RecommendationService {
     const Clock& clock_;
     const AlsOptions options_;
     const int64_t retrain_seconds_;
+    obs::Registry* metrics_;
     mutable std::mutex mutex_;
     std::condition_variable wake_;
     std::shared_ptr<const Model> model_;  // GUARDED_BY(mutex_)

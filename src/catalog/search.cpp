@@ -345,7 +345,7 @@ Status XapianSearch::Rebuild(CatalogStore& store) {
                 break;
             }
             for (const Title& title : *page) {
-                database.replace_document("Q" + std::to_string(title.id), MakeDocument(title, indexer));
+                database.add_document(MakeDocument(title, indexer));  // a fresh database: no lookups
                 after_id = title.id;
             }
         }
