@@ -254,8 +254,7 @@ void WebRoutes::Recommendations(const store::WebSession& session, HttpRequest&& 
 }
 
 void WebRoutes::RefreshRecommendations(const store::WebSession& session, HttpRequest&& request, Respond respond) {
-    const auto model = deps_.recommendations == nullptr ? nullptr : deps_.recommendations->model();
-    if (model == nullptr) {
+    if (deps_.recommendations == nullptr) {
         respond(NotReady(request, "the recommendation model"));
         return;
     }
@@ -264,8 +263,12 @@ void WebRoutes::RefreshRecommendations(const store::WebSession& session, HttpReq
         respond(Unavailable(request));
         return;
     }
-    json::object list = RecommendationsJson(model->Recommend(*history, kRecommendations), deps_.clock.NowMs(),
-                                            model->trained_at_ms());
+    auto recommended = deps_.recommendations->Recommend(*history, kRecommendations);
+    if (!recommended) {
+        respond(NotReady(request, "the recommendation model"));
+        return;
+    }
+    json::object list = RecommendationsJson(recommended->items, deps_.clock.NowMs(), recommended->model_trained_at_ms);
     const int64_t user_id = session.user.id;
     Charge(session, request, deps_.config.ai.recommendation_credits, "ai_recommendations", list,
            [this, user_id, list, respond = std::move(respond)](HttpResponse response) {

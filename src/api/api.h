@@ -42,7 +42,7 @@ struct Deps {
     // The catalog and its AI features (serve always has them).
     catalog::CatalogStore* catalog = nullptr;
     catalog::SearchEngine* search = nullptr;
-    catalog::RecommendationService* recommendations = nullptr;
+    catalog::Recommender* recommendations = nullptr;
 };
 
 // Api: the handlers and the state they share (the token cache). Borrows `deps`; must outlive

@@ -300,6 +300,14 @@ std::shared_ptr<const Model> RecommendationService::model() const {
     return model_;
 }
 
+Result<Recommender::List> RecommendationService::Recommend(const std::vector<Watch>& history, size_t count) const {
+    const auto current = model();
+    if (current == nullptr) {
+        return Error{ErrorCode::kUnavailable, "the recommendation model is being trained"};
+    }
+    return List{current->Recommend(history, count), current->trained_at_ms()};
+}
+
 void RecommendationService::RetrainSoon() {
     {
         std::lock_guard lock(mutex_);

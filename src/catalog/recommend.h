@@ -79,13 +79,27 @@ class Model {
 // 5/10 say "not for me" (strength 0).
 double Strength(const Watch& watch);
 
-class RecommendationService {
+// What the API needs from a recommender, so a hosted one could replace the local model.
+class Recommender {
+   public:
+    virtual ~Recommender() = default;
+    struct List {
+        std::vector<Recommendation> items;
+        int64_t model_trained_at_ms = 0;
+    };
+    // kUnavailable until a model exists.
+    virtual Result<List> Recommend(const std::vector<Watch>& history, size_t count) const = 0;
+    // Asks for a retraining soon (in the background).
+    virtual void RetrainSoon() = 0;
+};
+
+class RecommendationService final : public Recommender {
    public:
     // Borrows the store, the clock and the metrics (may be null). The first model trains in
     // Start's background thread.
     RecommendationService(CatalogStore& store, const Clock& clock, AlsOptions options, int64_t retrain_seconds,
                           obs::Registry* metrics = nullptr);
-    ~RecommendationService();
+    ~RecommendationService() override;
     void Start();
     void Stop();
 
@@ -93,8 +107,9 @@ class RecommendationService {
     std::shared_ptr<const Model> model() const;
     // Trains now (blocking) and swaps the new model in.
     Status Retrain();
+    Result<List> Recommend(const std::vector<Watch>& history, size_t count) const override;
     // Asks the background thread to retrain soon.
-    void RetrainSoon();
+    void RetrainSoon() override;
 
    private:
     void Loop();
