@@ -92,7 +92,7 @@ Bed MakeBed(const std::string& name, std::vector<catalog::Title> titles, const b
     bed.titles = std::move(titles);
     bed.search = std::make_unique<catalog::XapianSearch>((bed.dir / "search").string());
     const auto started = Steady::now();
-    if (!bed.search->Rebuild(*bed.store)) {
+    if (!bed.search->Rebuild(*bed.store, clock.NowMs())) {
         std::fprintf(stderr, "index build failed\n");
         std::exit(1);
     }

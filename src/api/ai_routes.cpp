@@ -9,6 +9,7 @@
 #include "api/views.h"
 #include "api/web_routes.h"
 #include "catalog/titles.h"
+#include "core/crypto.h"
 #include "core/log.h"
 
 namespace beta500::api {
@@ -90,9 +91,11 @@ json::object RecommendationsJson(const std::vector<catalog::Recommendation>& ite
 }  // namespace
 
 // Charges `amount` credits for `feature` with the request's Idempotency-Key, then answers
-// `body` (with the charge) or the ledger's refusal (402 with the available credits).
+// `body` (with the charge) or the ledger's refusal (402 with the available credits). The charge's
+// reference is `what` (a digest of what was asked), so a key reused for another request is
+// refused by the ledger rather than replaying a charge for it.
 void WebRoutes::Charge(const store::WebSession& session, const HttpRequest& request, int64_t amount,
-                       const char* feature, json::object body, Respond respond) {
+                       const char* feature, const std::string& what, json::object body, Respond respond) {
     const auto key = request.Header("idempotency-key");
     if (!key) {
         respond(http::ProblemResponse(
@@ -101,8 +104,8 @@ void WebRoutes::Charge(const store::WebSession& session, const HttpRequest& requ
     }
     auto shared = std::make_shared<HttpRequest>(request);
     deps_.writer.Submit(
-        ledger::Request{ledger::Deduct{session.user.id, amount, feature, ""}, "user:" + std::to_string(session.user.id),
-                        std::string(*key)},
+        ledger::Request{ledger::Deduct{session.user.id, amount, feature, what},
+                        "user:" + std::to_string(session.user.id), std::string(*key)},
         [shared, body = std::move(body), respond = std::move(respond)](ledger::Response answer) mutable {
             if (answer.rejection != ledger::Rejection::kNone) {
                 respond(LedgerResponse(*shared, answer, 200));
@@ -161,7 +164,12 @@ void WebRoutes::Search(const store::WebSession& session, HttpRequest&& request, 
         respond(NotReady(request, "search"));
         return;
     }
-    Charge(session, request, deps_.config.ai.search_credits, "ai_search", SearchJson(*result), std::move(respond));
+    // What was asked: the same key with another query is not the same search.
+    const std::string what = "search:" + Sha256Hex(search.query + "\n" + std::to_string(search.limit) + "\n" +
+                                                   std::to_string(search.offset) + "\n" + genre + "\n" +
+                                                   std::to_string(search.decade.value_or(0)))
+                                             .substr(0, 32);
+    Charge(session, request, deps_.config.ai.search_credits, "ai_search", what, SearchJson(*result), std::move(respond));
 }
 
 void WebRoutes::Suggest(const store::WebSession&, HttpRequest&& request, Respond respond) {
@@ -270,10 +278,20 @@ void WebRoutes::RefreshRecommendations(const store::WebSession& session, HttpReq
     }
     json::object list = RecommendationsJson(recommended->items, deps_.clock.NowMs(), recommended->model_trained_at_ms);
     const int64_t user_id = session.user.id;
-    Charge(session, request, deps_.config.ai.recommendation_credits, "ai_recommendations", list,
+    Charge(session, request, deps_.config.ai.recommendation_credits, "ai_recommendations", "refresh", list,
            [this, user_id, list, respond = std::move(respond)](HttpResponse response) {
-               if (response.status == 200) {
-                   std::lock_guard lock(recommendations_mutex_);
+               const bool replayed = std::any_of(response.headers.begin(), response.headers.end(),
+                                                 [](const auto& header) { return header.first == "Idempotent-Replayed"; });
+               std::lock_guard lock(recommendations_mutex_);
+               if (response.status == 200 && replayed) {
+                   // A retried refresh (same key) was paid once: it gets the list it paid for.
+                   const auto cached = recommendations_.find(user_id);
+                   if (cached != recommendations_.end()) {
+                       json::object body = cached->second;
+                       body["charge"] = json::parse(response.body).as_object().at("charge");
+                       response.body = json::serialize(body);
+                   }
+               } else if (response.status == 200) {
                    if (recommendations_.size() >= kCachedListsMax) {
                        recommendations_.clear();
                    }

@@ -345,10 +345,13 @@ class Api::Routes {
         if (title->source_id.empty()) {
             title->source_id = (*before)->source_id;  // an edit keeps the importer's key
         }
-        auto updated = deps_.catalog->Update(*title, deps_.clock.NowMs());
-        if (!updated || (deps_.search != nullptr && deps_.search->ready() && !deps_.search->Update({*title}))) {
+        if (!deps_.catalog->Update(*title, deps_.clock.NowMs())) {
             respond(Unavailable(request));
             return;
+        }
+        // Searchable at once; if the index cannot take it now, its keeper applies it within seconds.
+        if (deps_.search != nullptr && deps_.search->ready() && !deps_.search->Update({*title})) {
+            spdlog::warn("msg=\"title edit not indexed yet\" title_id={}", *id);
         }
         if (!deps_.database.RecordAudit(caller.actor(), "catalog.edit", "title:" + std::to_string(*id),
                                         json::serialize(catalog::TitleToJson(**before)),

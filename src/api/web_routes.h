@@ -58,7 +58,7 @@ class WebRoutes {
     void RedeemVerification(http::HttpRequest&& request, http::Respond respond);
     // Catalog features (ai_routes.cpp).
     void Charge(const store::WebSession& session, const http::HttpRequest& request, int64_t amount,
-                const char* feature, boost::json::object body, http::Respond respond);
+                const char* feature, const std::string& what, boost::json::object body, http::Respond respond);
     void Search(const store::WebSession& session, http::HttpRequest&& request, http::Respond respond);
     void Suggest(const store::WebSession& session, http::HttpRequest&& request, http::Respond respond);
     void RecordHistory(const store::WebSession& session, http::HttpRequest&& request, http::Respond respond);

@@ -138,13 +138,12 @@ class IndexKeeper {
     static constexpr auto kPollInterval = std::chrono::seconds(5);
 
     void Run() {
-        int64_t since_ms = clock_.NowMs();
         const auto count = store_.Count();
         if (count && search_.Load(*count)) {
             spdlog::info("msg=\"search index loaded\" titles={}", *count);
         } else {
             const auto started = std::chrono::steady_clock::now();
-            if (Status built = search_.Rebuild(store_); !built) {
+            if (Status built = search_.Rebuild(store_, clock_.NowMs()); !built) {
                 spdlog::error("msg=\"search index not built\" error={}", LogQuote(built.error().message));
             } else {
                 spdlog::info("msg=\"search index built\" titles={} ms={}", search_.documents(),
@@ -153,16 +152,25 @@ class IndexKeeper {
             }
         }
         titles_.Set(search_.documents());
+        // From where the index is current: what changed since (also while no server ran) follows.
+        int64_t since_ms = search_.indexed_until();
         std::unique_lock lock(mutex_);
         while (!stop_.wait_for(lock, kPollInterval, [this] { return stopping_; })) {
             // Changes are stamped in milliseconds by their writer's clock: look a second back.
             const int64_t now_ms = clock_.NowMs();
             auto changed = store_.ChangedSince(since_ms - 1000);
+            Status updated = changed ? Status::Ok() : Status(changed.error());
             if (changed && !changed->empty() && search_.ready()) {
-                if (Status updated = search_.Update(*changed); !updated) {
-                    spdlog::warn("msg=\"search index not updated\" error={}", LogQuote(updated.error().message));
+                updated = search_.Update(*changed);
+                if (updated) {
+                    updated = search_.MarkIndexedUntil(now_ms);
                 }
                 titles_.Set(search_.documents());
+            }
+            if (!updated) {
+                // Tried again at the next look, from the same point.
+                spdlog::warn("msg=\"search index not updated\" error={}", LogQuote(updated.error().message));
+                continue;
             }
             since_ms = now_ms;
         }
@@ -271,7 +279,7 @@ int Serve(const Config& config) {
         config.mail, mail::MakeTransport(config.mail), **database, clock, metrics);
     auto catalog_store = (*database)->NewCatalogStore();
     catalog::XapianSearch search(config.database.data_dir + "/search");
-    IndexKeeper index_keeper(*catalog_store, search, clock, metrics);
+    auto index_keeper = std::make_unique<IndexKeeper>(*catalog_store, search, clock, metrics);
     catalog::RecommendationService recommendations(
         *catalog_store, clock,
         catalog::AlsOptions{static_cast<int>(config.ai.als_factors), static_cast<int>(config.ai.als_iterations)},
@@ -316,6 +324,8 @@ int Serve(const Config& config) {
     }
     signal_waiter.join();
     spdlog::info("msg=stopped");
+    recommendations.Stop();  // both log: before the logger goes
+    index_keeper.reset();
     spdlog::shutdown();
     return 0;
 }

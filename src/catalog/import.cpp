@@ -3,6 +3,11 @@
 #include "catalog/titles.h"
 
 namespace beta500::catalog {
+namespace {
+
+constexpr size_t kImportChunk = 1000;
+
+}  // namespace
 
 Result<ImportReport> Import(std::string_view text, bool csv, CatalogStore& store, SearchEngine* search,
                             int64_t now_ms) {
@@ -21,10 +26,19 @@ Result<ImportReport> Import(std::string_view text, bool csv, CatalogStore& store
             report.rows.push_back(ImportedRow{row.row, "invalid", std::nullopt, row.error});
         }
     }
-    auto outcomes = store.Upsert(valid, now_ms);
-    if (!outcomes) {
-        return outcomes.error();
+    // Chunks of kImportChunk titles per transaction, so a large import never holds the
+    // database's write lock long enough to stall credit charges.
+    std::vector<std::pair<UpsertOutcome, int64_t>> all;
+    for (size_t start = 0; start < valid.size(); start += kImportChunk) {
+        const std::vector<Title> chunk(valid.begin() + static_cast<std::ptrdiff_t>(start),
+                                       valid.begin() + static_cast<std::ptrdiff_t>(std::min(valid.size(), start + kImportChunk)));
+        auto stored = store.Upsert(chunk, now_ms);
+        if (!stored) {
+            return stored.error();
+        }
+        all.insert(all.end(), stored->begin(), stored->end());
     }
+    const auto* outcomes = &all;
     std::vector<Title> changed;
     size_t next = 0;
     for (ImportedRow& row : report.rows) {
@@ -41,10 +55,9 @@ Result<ImportReport> Import(std::string_view text, bool csv, CatalogStore& store
             changed.push_back(title);
         }
     }
+    // The index's keeper applies what this could not, within seconds.
     if (search != nullptr && !changed.empty() && search->ready()) {
-        if (Status updated = search->Update(changed); !updated) {
-            return updated.error();
-        }
+        (void)search->Update(changed);
     }
     return report;
 }

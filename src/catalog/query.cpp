@@ -368,7 +368,7 @@ class Reader {
                 return true;
             }
         }
-        // "rated 8+", "8+ rated", "8 or higher"
+        // "rated 8+", "8 or higher"
         if (at > i && first.size() > 1 && first.back() == '+' && Rating(first)) {
             Use(i, at - i + 1);
             RatingMin(*Rating(first), "rated " + Tenths(*Rating(first)) + " or higher");

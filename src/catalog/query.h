@@ -19,7 +19,7 @@ struct ParsedQuery {
     std::optional<int64_t> year_min;          // inclusive
     std::optional<int64_t> year_max;          // inclusive
     std::optional<int64_t> rating_min_tenths;  // inclusive
-    std::vector<std::string> people;          // names after "directed by", "by", "starring", "with"
+    std::vector<std::string> people;          // names after "directed by", "by", "starring", "featuring"
     std::vector<std::string> languages;       // language names, capitalised
     std::string like_title;                   // the title after "like" / "similar to"
     // What was understood, for people: "genre: Thriller/Suspense", "1990s", "rated above 8".

@@ -316,6 +316,8 @@ bool XapianSearch::Load(int64_t expected_count) {
             static_cast<int64_t>(database.get_doccount()) != expected_count) {
             return false;
         }
+        const std::string until = database.get_metadata("indexed_until");
+        indexed_until_ = until.empty() ? 0 : std::stoll(until);
     } catch (const Xapian::Error&) {
         return false;
     }
@@ -327,7 +329,7 @@ bool XapianSearch::Load(int64_t expected_count) {
     return true;
 }
 
-Status XapianSearch::Rebuild(CatalogStore& store) {
+Status XapianSearch::Rebuild(CatalogStore& store, int64_t now_ms) {
     std::lock_guard writer(writer_mutex_);
     const auto stamp = std::chrono::system_clock::now().time_since_epoch() / std::chrono::milliseconds(1);
     const std::string name = "gen-" + std::to_string(stamp) + "-" + std::to_string(next_build_++);
@@ -350,7 +352,9 @@ Status XapianSearch::Rebuild(CatalogStore& store) {
             }
         }
         database.set_metadata("complete", "1");
+        database.set_metadata("indexed_until", std::to_string(now_ms));
         database.commit();
+        indexed_until_ = now_ms;
     } catch (const Xapian::Error& error) {
         return IndexError(error);
     }
@@ -395,6 +399,23 @@ Status XapianSearch::Update(const std::vector<Title>& titles) {
         return IndexError(error);
     }
     ++generation_;
+    return Status::Ok();
+}
+
+Status XapianSearch::MarkIndexedUntil(int64_t now_ms) {
+    std::lock_guard writer(writer_mutex_);
+    const std::string path = CurrentPath();
+    if (path.empty()) {
+        return Error{ErrorCode::kFailedPrecondition, "search index: not built yet"};
+    }
+    try {
+        Xapian::WritableDatabase database(path, Xapian::DB_OPEN);
+        database.set_metadata("indexed_until", std::to_string(now_ms));
+        database.commit();
+    } catch (const Xapian::Error& error) {
+        return IndexError(error);
+    }
+    indexed_until_ = now_ms;
     return Status::Ok();
 }
 

@@ -83,12 +83,16 @@ class XapianSearch final : public SearchEngine {
     ~XapianSearch() override;
 
     // Builds a new generation from every title in the store and switches to it.
-    Status Rebuild(CatalogStore& store);
+    Status Rebuild(CatalogStore& store, int64_t now_ms);
     // Opens the current generation if it is complete and holds `expected_count` titles;
     // false if a rebuild is needed.
     bool Load(int64_t expected_count);
     // Adds or replaces these titles in the current generation.
     Status Update(const std::vector<Title>& titles) override;
+    // Titles changed before this time (epoch ms) are in the index: the time a build started,
+    // or what MarkIndexedUntil last recorded. 0 before anything was built or loaded.
+    int64_t indexed_until() const { return indexed_until_.load(); }
+    Status MarkIndexedUntil(int64_t now_ms);
 
     bool ready() const override { return generation_.load() > 0; }
     Result<SearchResult> Search(const SearchRequest& request) const override;
@@ -108,6 +112,7 @@ class XapianSearch final : public SearchEngine {
     // Bumped at every change; readers reopen when theirs is older. 0: nothing to search yet.
     std::atomic<int64_t> generation_{0};
     std::atomic<int64_t> next_build_{1};
+    std::atomic<int64_t> indexed_until_{0};
 };
 
 }  // namespace beta500::catalog

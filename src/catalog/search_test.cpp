@@ -44,7 +44,7 @@ class SearchTest : public ::testing::Test {
             (*titles_)[i].id = (*ids)[i].second;
         }
         index_ = new XapianSearch((dir_ / "search").string());
-        ASSERT_TRUE(index_->Rebuild(*store_));
+        ASSERT_TRUE(index_->Rebuild(*store_, 1));
     }
     static void TearDownTestSuite() {
         delete index_;

@@ -66,6 +66,10 @@ class AiTest(unittest.TestCase):
         self.assertEqual(again.status, 200)
         self.assertEqual(again.headers.get("idempotent-replayed"), "true")
         self.assertEqual(self.available(me), 9)
+        # The key names one search: reused for another query it is refused, and nothing is charged.
+        reused = self.search(me, "horror from the 80s", key=key)
+        self.assertEqual(reused.status, 422, reused)
+        self.assertEqual(self.available(me), 9)
         corrected = self.search(me, "jurasic park")
         self.assertEqual(corrected.json["hits"][0]["title"], "Jurassic Park")
         self.assertEqual(corrected.json["corrected_query"], "jurassic park")
@@ -107,7 +111,8 @@ class AiTest(unittest.TestCase):
                                            {"title_id": title_id, "progress_percent": 100, "rating": 9}, headers=me)
             self.assertEqual(recorded.status, 204, recorded)
         self.assertEqual(self.server.request("POST", "/api/v1/me/history", {"title_id": "999999"}, headers=me).status, 404)
-        refreshed = self.server.request("POST", "/api/v1/recommendations/refresh", headers=me, key=str(uuid.uuid4()))
+        refresh_key = str(uuid.uuid4())
+        refreshed = self.server.request("POST", "/api/v1/recommendations/refresh", headers=me, key=refresh_key)
         self.assertEqual(refreshed.status, 200, refreshed)
         items = refreshed.json["items"]
         self.assertEqual(len(items), 10)
@@ -117,6 +122,10 @@ class AiTest(unittest.TestCase):
         self.assertFalse({item["title_id"] for item in items} & set(watched))
         self.assertTrue(any(item["reason"].startswith("because you watched") for item in items))
         self.assertEqual(self.available(me), 12 - 1 - 5)
+        # A retried refresh (same key) is not a new one: same list, no second charge.
+        retried = self.server.request("POST", "/api/v1/recommendations/refresh", headers=me, key=refresh_key)
+        self.assertEqual((retried.status, retried.headers.get("idempotent-replayed")), (200, "true"))
+        self.assertEqual(retried.json["items"], items)
         cached = self.server.request("GET", "/api/v1/recommendations", headers=me)
         self.assertEqual(cached.json["items"], items)
         self.assertEqual(self.available(me), 6)
@@ -164,6 +173,20 @@ class AiTest(unittest.TestCase):
         self.assertEqual(result.returncode, 2)
         self.assertIn("row 2: rating", result.stdout)
         self.assertIn("created 1, updated 0, unchanged 0, invalid 1", result.stdout)
+
+    def test_the_running_server_picks_up_a_cli_import(self):
+        path = os.path.join(self.server.data_dir, "new.json")
+        with open(path, "w") as out:
+            out.write('[{"title": "Xylophone Quasar Nocturne", "year": 1999, "source_id": "cli-1"}]')
+        self.assertEqual(self.server.cli("catalog", "import", path).returncode, 0)
+        me = self.person(30)
+        deadline = time.monotonic() + 15
+        while True:
+            hits = self.search(me, "xylophone quasar nocturne").json["hits"]
+            if hits and hits[0]["title"] == "Xylophone Quasar Nocturne":
+                break
+            self.assertLess(time.monotonic(), deadline, "the index did not pick up the import")
+            time.sleep(0.5)
 
 
 if __name__ == "__main__":
