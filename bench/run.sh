@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the benchmarks side by side and prints their figures (docs/benchmarks.md records them).
-# Usage: bench/run.sh [BUILD_DIR]. Bounded: about 7 minutes in all, loopback only.
+# Usage: bench/run.sh [BUILD_DIR]. Bounded: about 8 minutes in all, loopback only.
 set -euo pipefail
 build=${1:-build}
 seconds=${BENCH_SECONDS:-5}
@@ -46,3 +46,5 @@ echo "== live sessions over WebSocket, 30 s checkpoints, 65 s: baseline 100 sess
 "$beta500" loadtest --sessions 10000 --seconds 65 --interval 30
 echo "== AI search and recommendations: demo catalog and 100,000 synthetic titles, against naive baselines"
 "$build/bench/catalog_bench" data/demo/catalog.json 100000
+echo "== usage analytics: 90 days of a 1,000,000-row journal, with the covering index and without"
+"$build/bench/analytics_bench" 1000000

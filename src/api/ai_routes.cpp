@@ -102,6 +102,11 @@ void WebRoutes::Charge(const store::WebSession& session, const HttpRequest& requ
             {400, "idempotency_key_required", "charged requests need an Idempotency-Key header"}, &request));
         return;
     }
+    if (deps_.fraud != nullptr && deps_.fraud->OnSpend(session.user.id).blocked) {
+        respond(http::ProblemResponse({403, "fraud_blocked", "this account's spending is paused; contact the beta team"},
+                                      &request));
+        return;
+    }
     auto shared = std::make_shared<HttpRequest>(request);
     deps_.writer.Submit(
         ledger::Request{ledger::Deduct{session.user.id, amount, feature, what},

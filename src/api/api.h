@@ -12,6 +12,7 @@
 #include "catalog/recommend.h"
 #include "catalog/search.h"
 #include "core/clock.h"
+#include "fraud/guard.h"
 #include "core/config.h"
 #include "core/thread_pool.h"
 #include "http/router.h"
@@ -43,6 +44,8 @@ struct Deps {
     catalog::CatalogStore* catalog = nullptr;
     catalog::SearchEngine* search = nullptr;
     catalog::Recommender* recommendations = nullptr;
+    // Fraud rules (serve always has them).
+    fraud::Guard* fraud = nullptr;
 };
 
 // Api: the handlers and the state they share (the token cache). Borrows `deps`; must outlive

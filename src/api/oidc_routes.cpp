@@ -91,8 +91,13 @@ void WebRoutes::OidcCallback(HttpRequest&& request, Respond plain_respond) {
     auto refuse = [&](const std::string& reason) {
         spdlog::warn("msg=\"provider sign-in refused\" provider={} reason={} request_id={}", LogQuote(name),
                      LogQuote(reason), request.request_id);
+        Failed(request);
         respond(SignInFailed());
     };
+    if (deps_.fraud != nullptr && deps_.fraud->IpThrottled(request.remote_address)) {
+        respond(TooManyPage());
+        return;
+    }
     oidc::Provider* provider = providers_->Find(name);
     if (provider == nullptr) {
         respond(Page(404, "Unknown sign-in provider", "Choose one on the <a href=\"/signin\">sign-in page</a>."));
@@ -139,11 +144,11 @@ void WebRoutes::OidcCallback(HttpRequest&& request, Respond plain_respond) {
         }
         return;
     }
-    OidcSignIn(*claims, provider->config().issuer, (*login)->return_to, respond);
+    OidcSignIn(ClientOf(request), *claims, provider->config().issuer, (*login)->return_to, respond);
 }
 
-void WebRoutes::OidcSignIn(const oidc::Claims& claims, const std::string& issuer, const std::string& return_to,
-                           Respond respond) {
+void WebRoutes::OidcSignIn(const Client& client, const oidc::Claims& claims, const std::string& issuer,
+                           const std::string& return_to, Respond respond) {
     auto fail = [respond] { respond(SignInUnavailable()); };
     auto linked = deps_.database.FindUserByIdentity(issuer, claims.subject);
     if (!linked) {
@@ -153,9 +158,14 @@ void WebRoutes::OidcSignIn(const oidc::Claims& claims, const std::string& issuer
     if (*linked) {
         if ((*linked)->status != "active") {
             respond(Page(403, "Your account is suspended", "Contact the beta team."));
-        } else {
-            StartSession((*linked)->id, fail, respond, return_to);
+            return;
         }
+        if (deps_.fraud != nullptr &&
+            deps_.fraud->OnIdentity((*linked)->id, (*linked)->email, identity::NormalizeEmail(claims.email)).blocked) {
+            respond(Page(403, "Sign-in refused", "Contact the beta team."));
+            return;
+        }
+        StartSession(client, (*linked)->id, fail, respond, return_to);
         return;
     }
     const std::string email = identity::NormalizeEmail(claims.email);
@@ -165,7 +175,7 @@ void WebRoutes::OidcSignIn(const oidc::Claims& claims, const std::string& issuer
         return;
     }
     if (claims.email_verified) {
-        SignIn(email, ledger::Identity{issuer, claims.subject}, fail, respond, return_to);
+        SignIn(client, email, ledger::Identity{issuer, claims.subject}, fail, respond, return_to);
         return;
     }
     // The provider does not vouch for the address: the person proves it by following a mailed
@@ -204,7 +214,8 @@ void WebRoutes::ChangeEmail(const store::WebSession& session, HttpRequest&& requ
 
 void WebRoutes::RedeemVerification(HttpRequest&& request, Respond respond) {
     RedeemMailedToken(request, kVerifyPurpose, respond,
-                      [this, respond](const store::RedeemedToken& proven, std::function<void()> fail) {
+                      [this, respond, client = ClientOf(request)](const store::RedeemedToken& proven,
+                                                                   std::function<void()> fail) {
         if (proven.binding.user_id) {
             auto changed = deps_.database.ChangeEmail(*proven.binding.user_id, proven.email);
             if (!changed) {
@@ -220,7 +231,7 @@ void WebRoutes::RedeemVerification(HttpRequest&& request, Respond respond) {
         if (proven.binding.issuer && proven.binding.subject) {
             identity = ledger::Identity{*proven.binding.issuer, *proven.binding.subject};
         }
-        SignIn(proven.email, std::move(identity), std::move(fail), respond);
+        SignIn(client, proven.email, std::move(identity), std::move(fail), respond);
     });
 }
 

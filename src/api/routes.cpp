@@ -141,16 +141,25 @@ class Api::Routes {
         Admin(router, "POST", "/api/v1/admin/catalog/import", &Routes::ImportCatalog);
         Admin(router, "PUT", "/api/v1/admin/catalog/titles/{id}", &Routes::EditTitle);
         Admin(router, "POST", "/api/v1/admin/recommendations/retrain", &Routes::Retrain);
+        Admin(router, "GET", "/api/v1/admin/analytics/usage", &Routes::Usage);
+        Admin(router, "GET", "/api/v1/admin/risk-events", &Routes::ListRiskEvents);
+        Admin(router, "GET", "/api/v1/admin/risk-events/{id}", &Routes::RiskEventDetail);
+        Admin(router, "POST", "/api/v1/admin/risk-events/{id}/clear", &Routes::ClearRiskEvent);
+        Admin(router, "POST", "/api/v1/admin/risk-events/{id}/suspend", &Routes::SuspendForRiskEvent);
+        Admin(router, "POST", "/api/v1/admin/risk-events/{id}/reactivate", &Routes::ReactivateForRiskEvent);
         router.Add("GET", "/api/v1/admin/mail", [this](HttpRequest&& request, Respond respond) {
             auth_.Require(Scope::kAdmin, std::move(request), std::move(respond),
                           [this](Caller, HttpRequest&& req, Respond res) { ListMail(std::move(req), std::move(res)); });
         });
-        router.Add("POST", "/api/v1/admin/mail/{id}/retry", [this](HttpRequest&& request, Respond respond) {
-            auth_.Require(Scope::kAdmin, std::move(request), std::move(respond),
-                          [this](Caller caller, HttpRequest&& req, Respond res) {
-                              RetryMail(caller, std::move(req), std::move(res));
-                          });
-        });
+        for (const bool discard : {false, true}) {
+            router.Add("POST", discard ? "/api/v1/admin/mail/{id}/discard" : "/api/v1/admin/mail/{id}/retry",
+                       [this, discard](HttpRequest&& request, Respond respond) {
+                           auth_.Require(Scope::kAdmin, std::move(request), std::move(respond),
+                                         [this, discard](Caller caller, HttpRequest&& req, Respond res) {
+                                             RetryMail(caller, std::move(req), std::move(res), discard);
+                                         });
+                       });
+        }
         router.Add("GET", "/api/v1/credits/transfers", [this](HttpRequest&& request, Respond respond) {
             auth_.Require(Scope::kService, std::move(request), std::move(respond),
                           [this](Caller, HttpRequest&& req, Respond res) { Transfers(std::move(req), std::move(res)); });
@@ -456,13 +465,16 @@ class Api::Routes {
         }
         json::object body = UserJson(**user);
         body["balance"] = BalanceJson(**balance);
+        if (auto score = deps_.database.RiskScore((*user)->id)) {
+            body["risk_score"] = *score;
+        }
         body["recent_transfers"] = std::move(recent);
         respond(http::Json(200, json::serialize(body)));
     }
 
     void SetStatus(const Caller& caller, const HttpRequest& request, const Respond& respond,
-                   const std::string& status) {
-        const auto id = PathId(request, "id");
+                   const std::string& status, std::optional<int64_t> user_id = std::nullopt) {
+        const auto id = user_id ? user_id : PathId(request, "id");
         auto change = id ? deps_.database.SetUserStatus(*id, status, caller.actor())
                          : Result<store::StatusChange>(store::StatusChange::kNotFound);
         if (!change) {
@@ -475,7 +487,8 @@ class Api::Routes {
         }
         if (status == "suspended" && deps_.live) {
             // Suspension stops metered use at once: live sessions end as blocked.
-            deps_.live->EndUserSessions(*id, live::EndReason::kAdminTerminated, live::kCloseBlocked);
+            deps_.live->EndUserSessions(*id, user_id ? live::EndReason::kFraudBlocked : live::EndReason::kAdminTerminated,
+                                        live::kCloseBlocked);
         }
         auto user = deps_.database.FindUser(*id);
         if (!user || !*user) {
@@ -578,6 +591,227 @@ class Api::Routes {
     }
     void ReactivateUser(Caller caller, HttpRequest&& request, Respond respond) {
         SetStatus(caller, request, respond, "active");
+    }
+
+    // Usage analytics: `from` and `to` (RFC 3339; default the last 30 days), `group` (hour, day or
+    // week; at most 1,000 buckets), `format` (json or csv).
+    void Usage(Caller, HttpRequest&& request, Respond respond) {
+        constexpr int64_t kDayMs = 86'400'000;
+        constexpr int64_t kBucketsMax = 1000;
+        const int64_t now_ms = deps_.clock.NowMs();
+        int64_t to_ms = now_ms;
+        int64_t from_ms = now_ms - 30 * kDayMs;
+        int64_t bucket_ms = kDayMs;
+        bool csv = false;
+        std::optional<http::Problem> problem;
+        for (const auto& [name, value] : request.query) {
+            if (name == "from" || name == "to") {
+                if (!ParseRfc3339(value, name == "from" ? from_ms : to_ms)) {
+                    problem = http::Problem{422, "invalid_argument", name + ": an RFC 3339 timestamp"};
+                }
+            } else if (name == "group") {
+                bucket_ms = value == "hour" ? kDayMs / 24 : value == "day" ? kDayMs : value == "week" ? 7 * kDayMs : 0;
+                if (bucket_ms == 0) {
+                    problem = http::Problem{422, "invalid_argument", "group: hour, day or week"};
+                }
+            } else if (name == "format") {
+                csv = value == "csv";
+                if (value != "csv" && value != "json") {
+                    problem = http::Problem{422, "invalid_argument", "format: json or csv"};
+                }
+            } else {
+                problem = http::Problem{422, "invalid_argument", name + ": unknown parameter"};
+            }
+        }
+        if (!problem && (from_ms >= to_ms || (to_ms - from_ms) / bucket_ms > kBucketsMax)) {
+            problem = http::Problem{422, "invalid_argument",
+                                    "from must be before to, with at most 1,000 buckets of the group between them"};
+        }
+        if (problem) {
+            respond(http::ProblemResponse(*problem, &request));
+            return;
+        }
+        auto report = deps_.database.Usage(from_ms, to_ms, bucket_ms);
+        if (!report) {
+            respond(Unavailable(request));
+            return;
+        }
+        if (csv) {
+            // Long format: one series value per line.
+            std::string out = "series,bucket,key,value\n";
+            for (const auto& entry : report->credits) {
+                out += "credits," + FormatRfc3339(entry.bucket_ms) + "," + entry.feature + "," +
+                       std::to_string(entry.credits) + "\n";
+            }
+            for (const auto& bucket : report->buckets) {
+                const std::string at = FormatRfc3339(bucket.bucket_ms);
+                out += "active_users," + at + ",," + std::to_string(bucket.active_users) + "\n";
+                out += "sessions," + at + ",," + std::to_string(bucket.sessions) + "\n";
+                out += "session_minutes," + at + ",," + std::to_string(bucket.session_minutes) + "\n";
+            }
+            HttpResponse response{200, "text/csv; charset=utf-8", std::move(out), {}};
+            response.headers.emplace_back("Content-Disposition", "attachment; filename=\"usage.csv\"");
+            respond(std::move(response));
+            return;
+        }
+        json::array credits;
+        for (const auto& entry : report->credits) {
+            credits.push_back(json::object{{"bucket", FormatRfc3339(entry.bucket_ms)},
+                                           {"feature", entry.feature},
+                                           {"credits", entry.credits},
+                                           {"operations", entry.operations}});
+        }
+        json::array buckets;
+        for (const auto& bucket : report->buckets) {
+            buckets.push_back(json::object{{"bucket", FormatRfc3339(bucket.bucket_ms)},
+                                           {"active_users", bucket.active_users},
+                                           {"sessions", bucket.sessions},
+                                           {"session_minutes", bucket.session_minutes}});
+        }
+        json::array top;
+        for (const auto& user : report->top_users) {
+            top.push_back(json::object{{"user_id", std::to_string(user.user_id)}, {"email", user.email},
+                                       {"credits", user.credits}});
+        }
+        respond(http::Json(200, json::serialize(json::object{
+                                    {"from", FormatRfc3339(from_ms)},
+                                    {"to", FormatRfc3339(to_ms)},
+                                    {"group", bucket_ms == kDayMs ? "day" : bucket_ms == 7 * kDayMs ? "week" : "hour"},
+                                    {"credits_by_feature", credits},
+                                    {"buckets", buckets},
+                                    {"top_users", top},
+                                    {"totals", json::object{{"granted", report->granted},
+                                                            {"spent", report->spent},
+                                                            {"expired", report->expired},
+                                                            {"adjusted", report->adjusted},
+                                                            {"searches", report->searches},
+                                                            {"recommendation_refreshes", report->recommendation_refreshes}}},
+                                    {"funnel", json::object{{"invited", report->invited},
+                                                            {"enrolled", report->enrolled},
+                                                            {"active_7d", report->active_7d}}}})));
+    }
+
+    static json::object RiskEventJson(const store::RiskEvent& event) {
+        boost::system::error_code error;
+        json::value evidence = json::parse(event.evidence, error);
+        return json::object{{"id", std::to_string(event.id)},
+                            {"user_id", event.user_id ? json::value(std::to_string(*event.user_id)) : json::value()},
+                            {"rule", event.rule},
+                            {"action", event.action},
+                            {"score", event.score},
+                            {"evidence", error ? json::value(event.evidence) : evidence},
+                            {"status", event.status},
+                            {"created_at", FormatRfc3339(event.created_at_ms)},
+                            {"decided_by", event.decided_by ? json::value(*event.decided_by) : json::value()},
+                            {"decided_at", OptionalTime(event.decided_at_ms)}};
+    }
+
+    void ListRiskEvents(Caller, HttpRequest&& request, Respond respond) {
+        std::optional<std::string> status;
+        std::optional<int64_t> user_id;
+        PageQuery page;
+        auto problem = ReadPageQuery(request, page, [&](const std::string& name,
+                                                        const std::string& value) -> std::optional<std::string> {
+            if (name == "status") {
+                status = value;
+                return value == "open" || value == "cleared" || value == "suspended"
+                           ? ""
+                           : "must be open, cleared or suspended";
+            }
+            if (name == "user_id") {
+                user_id = ParseId(value);
+                return user_id ? "" : "must be a user id";
+            }
+            return std::nullopt;
+        });
+        if (problem) {
+            respond(http::ProblemResponse(*problem, &request));
+            return;
+        }
+        auto events = deps_.database.ListRiskEvents(status, user_id, page.before_id, page.limit);
+        if (!events) {
+            respond(Unavailable(request));
+            return;
+        }
+        json::array items;
+        for (const auto& event : *events) {
+            items.push_back(RiskEventJson(event));
+        }
+        respond(http::Json(200, PageJson(std::move(items), events->size(), page.limit,
+                                         events->empty() ? 0 : events->back().id)));
+    }
+
+    // The event, or the answer already given (404, 503).
+    std::optional<store::RiskEvent> RiskEventOf(const HttpRequest& request, const Respond& respond) {
+        const auto id = PathId(request, "id");
+        auto event = id ? deps_.database.FindRiskEvent(*id) : Result<std::optional<store::RiskEvent>>(std::nullopt);
+        if (!event) {
+            respond(Unavailable(request));
+            return std::nullopt;
+        }
+        if (!*event) {
+            respond(http::ProblemResponse({404, "not_found", "no such risk event"}, &request));
+        }
+        return *event;
+    }
+
+    void RiskEventDetail(Caller, HttpRequest&& request, Respond respond) {
+        if (const auto event = RiskEventOf(request, respond)) {
+            json::object body = RiskEventJson(*event);
+            if (event->user_id) {
+                auto score = deps_.database.RiskScore(*event->user_id);
+                body["user_risk_score"] = score ? *score : 0;
+            }
+            respond(http::Json(200, json::serialize(body)));
+        }
+    }
+
+    // Closes an open event as `status`; 409 when it was decided already.
+    bool Decide(const Caller& caller, const HttpRequest& request, const Respond& respond,
+                const store::RiskEvent& event, const std::string& status) {
+        auto change = deps_.database.DecideRiskEvent(event.id, status, caller.actor());
+        if (!change) {
+            respond(Unavailable(request));
+            return false;
+        }
+        if (*change != store::StatusChange::kChanged) {
+            respond(http::ProblemResponse({409, "already_decided", "this risk event was decided already"}, &request));
+            return false;
+        }
+        return true;
+    }
+
+    void ClearRiskEvent(Caller caller, HttpRequest&& request, Respond respond) {
+        if (const auto event = RiskEventOf(request, respond); event && Decide(caller, request, respond, *event, "cleared")) {
+            respond(http::Json(200, json::serialize(RiskEventJson(**deps_.database.FindRiskEvent(event->id)))));
+        }
+    }
+
+    // Suspends (or reactivates) the event's user and closes the event: the user's answer.
+    void SuspendForRiskEvent(Caller caller, HttpRequest&& request, Respond respond) {
+        DecideWithUser(caller, request, respond, "suspended", "suspended");
+    }
+    void ReactivateForRiskEvent(Caller caller, HttpRequest&& request, Respond respond) {
+        DecideWithUser(caller, request, respond, "cleared", "active");
+    }
+    void DecideWithUser(const Caller& caller, const HttpRequest& request, const Respond& respond,
+                        const std::string& event_status, const std::string& user_status) {
+        const auto event = RiskEventOf(request, respond);
+        if (!event) {
+            return;
+        }
+        if (!event->user_id) {
+            respond(http::ProblemResponse({422, "no_user", "this risk event names no user"}, &request));
+            return;
+        }
+        if (event->status != "open" && user_status == "suspended") {
+            respond(http::ProblemResponse({409, "already_decided", "this risk event was decided already"}, &request));
+            return;
+        }
+        if (event->status == "open" && !Decide(caller, request, respond, *event, event_status)) {
+            return;
+        }
+        SetStatus(caller, request, respond, user_status, event->user_id);
     }
 
     void ListAudit(Caller, HttpRequest&& request, Respond respond) {
@@ -783,22 +1017,24 @@ class Api::Routes {
     }
 
     // Safe to repeat: a second retry of the same mail answers 409 and changes nothing.
-    void RetryMail(const Caller& caller, HttpRequest&& request, Respond respond) {
+    void RetryMail(const Caller& caller, HttpRequest&& request, Respond respond, bool discard = false) {
         const auto id = PathId(request, "id");
         if (!id) {
             respond(http::ProblemResponse({404, "mail_not_found", "no such mail"}, &request));
             return;
         }
-        deps_.blocking.Post([this, id, actor = caller.actor(), request = std::move(request),
+        deps_.blocking.Post([this, id, discard, actor = caller.actor(), request = std::move(request),
                              respond = std::move(respond)] {
-            auto outcome = deps_.database.RetryMail(*id, deps_.clock.NowMs(), actor);
+            auto outcome = deps_.database.RetryMail(*id, deps_.clock.NowMs(), actor, discard);
             if (!outcome) {
                 respond(Unavailable(request));
             } else if (*outcome == store::RetryOutcome::kNotFound) {
                 respond(http::ProblemResponse({404, "mail_not_found", "no such mail"}, &request));
             } else if (*outcome == store::RetryOutcome::kNotDead) {
                 respond(http::ProblemResponse(
-                    {409, "mail_not_dead", "only a dead letter can be retried"}, &request));
+                    {409, "mail_not_dead", "only a dead letter can be retried or discarded"}, &request));
+            } else if (discard) {
+                respond(HttpResponse{204, "text/plain", "", {}});
             } else {
                 if (deps_.mail != nullptr) {
                     deps_.mail->Poke();

@@ -76,6 +76,18 @@ HttpResponse Unavailable(const HttpRequest& request) {
     return response;
 }
 
+HttpResponse TooMany(const HttpRequest& request) {
+    auto response = http::ProblemResponse({429, "too_many_requests", "too many attempts; try again later"}, &request);
+    response.headers.emplace_back("Retry-After", "60");
+    return response;
+}
+
+HttpResponse TooManyPage() {
+    HttpResponse response = Page(429, "Too many attempts", "Wait a while, then try again.");
+    response.headers.emplace_back("Retry-After", "60");
+    return response;
+}
+
 std::string SafeReturnPath(std::string_view path) {
     constexpr size_t kPathBytesMax = 512;
     const bool local = path.size() <= kPathBytesMax && path.starts_with('/') && !path.starts_with("//") &&
@@ -299,6 +311,15 @@ void WebRoutes::LiveDubbing(HttpRequest&& request, Respond respond) {
             refuse(live::kCloseNotBetaUser, "not a beta user");
             return;
         }
+        if (deps_.fraud != nullptr) {
+            const bool at_cap = deps_.live->AtCap(user->id);
+            const fraud::Verdict verdict =
+                at_cap ? deps_.fraud->OnCapRefused(user->id) : deps_.fraud->OnSessionStart(user->id);
+            if (verdict.blocked) {
+                refuse(live::kCloseBlocked, "fraud_blocked");
+                return;
+            }
+        }
         HttpResponse response;
         response.stream = live::LiveConnection::ForUser(*deps_.live, *deps_.dubbing, user->id);
         respond(std::move(response));
@@ -353,6 +374,12 @@ void WebRoutes::RequestMagicLink(HttpRequest&& request, Respond respond) {
         respond(http::ProblemResponse(*problem, &request));
         return;
     }
+    // Per address and per client, whether or not the address is known: no enumeration.
+    if (deps_.fraud != nullptr && (deps_.fraud->IpThrottled(request.remote_address) ||
+                                   (!email.empty() && deps_.fraud->LinkRequestThrottled(email)))) {
+        respond(TooMany(request));
+        return;
+    }
     // The same answer, at once, whether or not the address may sign in: neither the body nor
     // the time taken tells who is on the list. The work happens after the answer.
     respond(http::Json(
@@ -394,8 +421,9 @@ void WebRoutes::MailToken(const std::string& email, const char* purpose, const c
 
 void WebRoutes::RedeemMagicLink(HttpRequest&& request, Respond respond) {
     RedeemMailedToken(request, kMagicLinkPurpose, respond,
-                      [this, respond](const store::RedeemedToken& token, std::function<void()> fail) {
-                          SignIn(token.email, std::nullopt, std::move(fail), respond);
+                      [this, respond, client = ClientOf(request)](const store::RedeemedToken& token,
+                                                                   std::function<void()> fail) {
+                          SignIn(client, token.email, std::nullopt, std::move(fail), respond);
                       });
 }
 
@@ -406,8 +434,13 @@ void WebRoutes::RedeemMailedToken(const HttpRequest& request, const char* purpos
         respond(Page(403, "This link did not come from Beta 500", "Open the link from your mail."));
         return;
     }
+    if (deps_.fraud != nullptr && deps_.fraud->IpThrottled(request.remote_address)) {
+        respond(TooManyPage());
+        return;
+    }
     const auto token = FormToken(request.body);
     if (!token) {
+        Failed(request);
         respond(Page(400, "This link does not work", "Ask for a new one."));
         return;
     }
@@ -418,6 +451,7 @@ void WebRoutes::RedeemMailedToken(const HttpRequest& request, const char* purpos
         return;
     }
     if (!*found) {
+        Failed(request);
         respond(Page(400, "This link does not work", "It was used already or has expired. Ask for a new one."));
         return;
     }
@@ -430,7 +464,24 @@ void WebRoutes::RedeemMailedToken(const HttpRequest& request, const char* purpos
     });
 }
 
-void WebRoutes::SignIn(const std::string& email, std::optional<ledger::Identity> identity,
+Client WebRoutes::ClientOf(const HttpRequest& request) const {
+    const auto header = request.Header("cookie");
+    auto device = header ? CookieValue(*header, DeviceCookieName()) : std::nullopt;
+    if (device && !FormToken("token=" + *device)) {
+        device.reset();
+    }
+    return Client{request.remote_address, device.value_or("")};
+}
+
+std::string WebRoutes::DeviceCookieName() const { return sessions_.secure() ? "__Host-b5_device" : "b5_device"; }
+
+void WebRoutes::Failed(const HttpRequest& request) {
+    if (deps_.fraud != nullptr) {
+        deps_.fraud->RecordFailure(request.remote_address);
+    }
+}
+
+void WebRoutes::SignIn(const Client& client, const std::string& email, std::optional<ledger::Identity> identity,
                        std::function<void()> fail, Respond respond, std::string return_to) {
     auto user = deps_.database.FindUserByEmail(email);
     if (!user) {
@@ -447,7 +498,11 @@ void WebRoutes::SignIn(const std::string& email, std::optional<ledger::Identity>
             fail();
             return;
         }
-        StartSession((*user)->id, fail, respond, return_to);
+        StartSession(client, (*user)->id, fail, respond, return_to);
+        return;
+    }
+    if (!*user && deps_.fraud != nullptr && deps_.fraud->OnEnrollment(email).blocked) {
+        respond(Page(403, "Sign-up refused", "This address cannot join the beta. Contact the beta team."));
         return;
     }
     // First sign-in, or a new identity to link: enrollment (user, wallet, invitation, grant,
@@ -457,9 +512,9 @@ void WebRoutes::SignIn(const std::string& email, std::optional<ledger::Identity>
                                      : "enroll:" + Sha256Hex(email);
     deps_.writer.Submit(
         ledger::Request{ledger::Enroll{email, std::move(identity)}, "system:enrollment", key},
-        [this, fail = std::move(fail), respond = std::move(respond),
+        [this, client, fail = std::move(fail), respond = std::move(respond),
          return_to = std::move(return_to)](ledger::Response answer) {
-            deps_.blocking.Post([this, fail, respond, return_to, answer = std::move(answer)] {
+            deps_.blocking.Post([this, client, fail, respond, return_to, answer = std::move(answer)] {
                 if (answer.rejection == ledger::Rejection::kNotInvited) {
                     respond(Page(403, "You are not on the beta list",
                                  "This address has no open invitation to the Beta 500 beta."));
@@ -467,15 +522,23 @@ void WebRoutes::SignIn(const std::string& email, std::optional<ledger::Identity>
                     fail();
                 } else {
                     const auto body = json::parse(answer.body);
-                    StartSession(std::stoll(std::string(body.at("user_id").as_string())), fail, respond,
+                    StartSession(client, std::stoll(std::string(body.at("user_id").as_string())), fail, respond,
                                  return_to);
                 }
             });
         });
 }
 
-void WebRoutes::StartSession(int64_t user_id, const std::function<void()>& fail, const Respond& respond,
-                             const std::string& return_to) {
+void WebRoutes::StartSession(const Client& client, int64_t user_id, const std::function<void()>& fail,
+                             const Respond& respond, const std::string& return_to) {
+    if (deps_.fraud != nullptr) {
+        const fraud::Verdict verdict = deps_.fraud->OnSignIn(user_id, client.ip, client.device);
+        if (verdict.blocked) {
+            respond(verdict.suspended ? Page(403, "Your account is suspended", "Contact the beta team.")
+                                      : Page(403, "Sign-in refused", "Sign-ins from here are paused. Contact the beta team."));
+            return;
+        }
+    }
     // A new session token at every sign-in (no fixation of an older one).
     const std::string token = RandomToken(kTokenBytes);
     auto created = deps_.database.CreateSession(user_id, Sha256Hex(token), RandomToken(kCsrfBytes));
@@ -489,6 +552,12 @@ void WebRoutes::StartSession(int64_t user_id, const std::function<void()>& fail,
         "Set-Cookie", sessions_.CookieName() + "=" + token + "; Path=/; HttpOnly; SameSite=Lax; Max-Age=" +
                           std::to_string(deps_.config.auth.session_absolute_seconds) +
                           (sessions_.secure() ? "; Secure" : ""));
+    if (client.device.empty()) {
+        // The device cookie tells the fraud rules which accounts share a browser.
+        response.headers.emplace_back("Set-Cookie", DeviceCookieName() + "=" + RandomToken(kCsrfBytes) +
+                                                        "; Path=/; HttpOnly; SameSite=Lax; Max-Age=63072000" +
+                                                        (sessions_.secure() ? "; Secure" : ""));
+    }
     respond(std::move(response));
 }
 

@@ -22,6 +22,12 @@
 
 namespace beta500::api {
 
+// Who is signing in, for the fraud rules: the peer's address and the browser's device cookie.
+struct Client {
+    std::string ip;
+    std::string device;  // empty when the browser has no device cookie yet
+};
+
 class WebRoutes {
    public:
     explicit WebRoutes(Deps& deps);
@@ -39,19 +45,24 @@ class WebRoutes {
     // Signs in the person with this proven address (and provider identity, if any): an
     // existing user, or an enrollment through the ledger writer; answers with the session
     // cookie and a redirect to `return_to`, or a page saying why not. Calls `fail` on our errors.
-    void SignIn(const std::string& email, std::optional<ledger::Identity> identity,
+    void SignIn(const Client& client, const std::string& email, std::optional<ledger::Identity> identity,
                 std::function<void()> fail, http::Respond respond, std::string return_to = "/");
-    // Creates the session and answers with its cookie; calls `fail` if it cannot.
-    void StartSession(int64_t user_id, const std::function<void()>& fail, const http::Respond& respond,
-                      const std::string& return_to = "/");
+    // Checks the fraud rules for a sign-in, creates the session and answers with its cookie (and
+    // a device cookie if the browser has none); calls `fail` if it cannot.
+    void StartSession(const Client& client, int64_t user_id, const std::function<void()>& fail,
+                      const http::Respond& respond, const std::string& return_to = "/");
+    Client ClientOf(const http::HttpRequest& request) const;
+    std::string DeviceCookieName() const;
+    // A failed sign-in or token redemption, for the fraud rules.
+    void Failed(const http::HttpRequest& request);
     void SignInPage(http::HttpRequest&& request, http::Respond respond);
 
     // OpenID Connect (oidc_routes.cpp).
     void OidcLogin(http::HttpRequest&& request, http::Respond respond);
     void OidcCallback(http::HttpRequest&& request, http::Respond respond);
     // After the provider vouched for the identity: sign in or enroll, or ask to verify the address.
-    void OidcSignIn(const oidc::Claims& claims, const std::string& issuer, const std::string& return_to,
-                    http::Respond respond);
+    void OidcSignIn(const Client& client, const oidc::Claims& claims, const std::string& issuer,
+                    const std::string& return_to, http::Respond respond);
     std::string LoginCookieName() const;
     // Email verification: a new address for a signed-in user, and the mailed link's redemption.
     void ChangeEmail(const store::WebSession& session, http::HttpRequest&& request, http::Respond respond);
@@ -109,6 +120,9 @@ std::optional<std::string> FormToken(std::string_view body);
 // that fetch links spend nothing, and other sites cannot redeem it).
 http::HttpResponse ButtonPage(const std::string& title, const std::string& action,
                               const std::string& token, const std::string& label);
+// 429 with Retry-After, as a problem (API) or a page (browser forms).
+http::HttpResponse TooMany(const http::HttpRequest& request);
+http::HttpResponse TooManyPage();
 // A local path to return to after sign-in: "/..." but never "//" or "/\" (another site), else "/".
 std::string SafeReturnPath(std::string_view path);
 }  // namespace web

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <iostream>
 #include <thread>
@@ -18,6 +19,7 @@
 #include "catalog/import.h"
 #include "catalog/recommend.h"
 #include "catalog/search.h"
+#include "fraud/guard.h"
 #include "app/loadtest.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -77,22 +79,19 @@ ledger::WriterOptions WriterOptionsFrom(const Config& config) {
     return options;
 }
 
-// Submits ExpireDue every interval until stopped.
-class ExpiryJob {
+// Runs `work` every interval until destroyed (the destructor waits for a run in progress).
+class PeriodicJob {
    public:
-    ExpiryJob(ledger::Writer& writer, std::chrono::seconds interval)
-        : thread_([this, &writer, interval] {
+    PeriodicJob(std::chrono::seconds interval, std::function<void()> work)
+        : thread_([this, interval, work = std::move(work)] {
               std::unique_lock lock(mutex_);
               while (!stop_.wait_for(lock, interval, [this] { return stopping_; })) {
                   lock.unlock();
-                  const auto result = writer.Call({ledger::ExpireDue{kExpiryLimitPerRun}, "system", ""});
-                  if (result.rejection != ledger::Rejection::kNone) {
-                      spdlog::warn("msg=\"expiry job failed\" code={}", ledger::RejectionName(result.rejection));
-                  }
+                  work();
                   lock.lock();
               }
           }) {}
-    ~ExpiryJob() {
+    ~PeriodicJob() {
         {
             std::lock_guard lock(mutex_);
             stopping_ = true;
@@ -285,10 +284,17 @@ int Serve(const Config& config) {
         catalog::AlsOptions{static_cast<int>(config.ai.als_factors), static_cast<int>(config.ai.als_iterations)},
         config.ai.retrain_seconds, &metrics);
     recommendations.Start();
+    auto domains = fraud::LoadDisposableDomains(config.fraud.disposable_domains_file);
+    if (!domains) {
+        return Fail(domains.error().message);
+    }
+    fraud::Guard guard(config, **database, clock, metrics, std::move(*domains), [&live](int64_t user_id) {
+        live->EndUserSessions(user_id, live::EndReason::kFraudBlocked, live::kCloseBlocked);
+    });
     std::atomic<bool> draining{false};
     api::Deps deps{config,   clock,             **database, **writer,       *blocking, metrics,
                    draining, mail_worker.get(), live.get(), sessions.get(), &events, dubbing.get(),
-                   catalog_store.get(), &search, &recommendations};
+                   catalog_store.get(), &search, &recommendations, &guard};
     api::Api api(deps);
     http::Router router;
     api.Register(router);
@@ -308,7 +314,15 @@ int Serve(const Config& config) {
                  LogQuote(config.database.data_dir), config.database.synchronous);
     spdlog::default_logger()->flush();  // scripts wait for this line
     {
-        ExpiryJob expiry(**writer, std::chrono::seconds(config.ledger.expiry_interval_seconds));
+        PeriodicJob expiry(std::chrono::seconds(config.ledger.expiry_interval_seconds), [&writer = **writer] {
+            const auto result = writer.Call({ledger::ExpireDue{kExpiryLimitPerRun}, "system", ""});
+            if (result.rejection != ledger::Rejection::kNone) {
+                spdlog::warn("msg=\"expiry job failed\" code={}", ledger::RejectionName(result.rejection));
+            }
+        });
+        // Burn velocity for everyone who spent, once per checkpoint interval.
+        PeriodicJob fraud_sweep(std::chrono::seconds(config.session.checkpoint_interval_seconds),
+                                [&guard] { guard.Sweep(); });
         (*server)->Run(static_cast<int>(config.server.threads));
     }
     // Stop in dependency order: the writer's callbacks post to the blocking pool, the pool's tasks

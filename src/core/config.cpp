@@ -83,6 +83,31 @@ std::vector<Field> Fields(Config& c) {
         {"ai", "retrain_seconds", &c.ai.retrain_seconds},
         {"ai", "als_factors", &c.ai.als_factors},
         {"ai", "als_iterations", &c.ai.als_iterations},
+        {"fraud", "accounts_per_ip_threshold", &c.fraud.accounts_per_ip_threshold},
+        {"fraud", "accounts_per_ip_window_seconds", &c.fraud.accounts_per_ip_window_seconds},
+        {"fraud", "accounts_per_ip_action", &c.fraud.accounts_per_ip_action},
+        {"fraud", "accounts_per_device_threshold", &c.fraud.accounts_per_device_threshold},
+        {"fraud", "accounts_per_device_window_seconds", &c.fraud.accounts_per_device_window_seconds},
+        {"fraud", "accounts_per_device_action", &c.fraud.accounts_per_device_action},
+        {"fraud", "disposable_email_action", &c.fraud.disposable_email_action},
+        {"fraud", "disposable_domains_file", &c.fraud.disposable_domains_file},
+        {"fraud", "session_starts_threshold", &c.fraud.session_starts_threshold},
+        {"fraud", "session_starts_window_seconds", &c.fraud.session_starts_window_seconds},
+        {"fraud", "session_starts_action", &c.fraud.session_starts_action},
+        {"fraud", "concurrent_sessions_threshold", &c.fraud.concurrent_sessions_threshold},
+        {"fraud", "concurrent_sessions_window_seconds", &c.fraud.concurrent_sessions_window_seconds},
+        {"fraud", "concurrent_sessions_action", &c.fraud.concurrent_sessions_action},
+        {"fraud", "burn_velocity_min_credits", &c.fraud.burn_velocity_min_credits},
+        {"fraud", "burn_velocity_multiplier", &c.fraud.burn_velocity_multiplier},
+        {"fraud", "burn_velocity_window_seconds", &c.fraud.burn_velocity_window_seconds},
+        {"fraud", "burn_velocity_action", &c.fraud.burn_velocity_action},
+        {"fraud", "failed_sign_ins_per_ip_threshold", &c.fraud.failed_sign_ins_per_ip_threshold},
+        {"fraud", "failed_sign_ins_per_ip_window_seconds", &c.fraud.failed_sign_ins_per_ip_window_seconds},
+        {"fraud", "failed_sign_ins_per_ip_action", &c.fraud.failed_sign_ins_per_ip_action},
+        {"fraud", "sign_ins_per_account_threshold", &c.fraud.sign_ins_per_account_threshold},
+        {"fraud", "sign_ins_per_account_window_seconds", &c.fraud.sign_ins_per_account_window_seconds},
+        {"fraud", "sign_ins_per_account_action", &c.fraud.sign_ins_per_account_action},
+        {"fraud", "identity_email_mismatch_action", &c.fraud.identity_email_mismatch_action},
         {"log", "level", &c.log.level},
     };
 }
@@ -282,7 +307,15 @@ Status Config::Validate() const {
              {ai.recommendation_credits, "ai.recommendation_credits"},
              {ai.retrain_seconds, "ai.retrain_seconds"},
              {ai.als_factors, "ai.als_factors"},
-             {ai.als_iterations, "ai.als_iterations"}}) {
+             {ai.als_iterations, "ai.als_iterations"},
+             {fraud.accounts_per_ip_window_seconds, "fraud.accounts_per_ip_window_seconds"},
+             {fraud.accounts_per_device_window_seconds, "fraud.accounts_per_device_window_seconds"},
+             {fraud.session_starts_window_seconds, "fraud.session_starts_window_seconds"},
+             {fraud.concurrent_sessions_window_seconds, "fraud.concurrent_sessions_window_seconds"},
+             {fraud.burn_velocity_multiplier, "fraud.burn_velocity_multiplier"},
+             {fraud.burn_velocity_window_seconds, "fraud.burn_velocity_window_seconds"},
+             {fraud.failed_sign_ins_per_ip_window_seconds, "fraud.failed_sign_ins_per_ip_window_seconds"},
+             {fraud.sign_ins_per_account_window_seconds, "fraud.sign_ins_per_account_window_seconds"}}) {
         if (Status status = positive(value, name); !status) {
             return status;
         }
@@ -341,6 +374,32 @@ Status Config::Validate() const {
     }
     if (ai.als_factors > 256 || ai.als_iterations > 100) {
         return Invalid("ai.als_factors must be at most 256 and ai.als_iterations at most 100");
+    }
+    for (const auto& [action, name] : std::initializer_list<std::pair<const std::string*, const char*>>{
+             {&fraud.accounts_per_ip_action, "fraud.accounts_per_ip_action"},
+             {&fraud.accounts_per_device_action, "fraud.accounts_per_device_action"},
+             {&fraud.disposable_email_action, "fraud.disposable_email_action"},
+             {&fraud.session_starts_action, "fraud.session_starts_action"},
+             {&fraud.concurrent_sessions_action, "fraud.concurrent_sessions_action"},
+             {&fraud.burn_velocity_action, "fraud.burn_velocity_action"},
+             {&fraud.failed_sign_ins_per_ip_action, "fraud.failed_sign_ins_per_ip_action"},
+             {&fraud.sign_ins_per_account_action, "fraud.sign_ins_per_account_action"},
+             {&fraud.identity_email_mismatch_action, "fraud.identity_email_mismatch_action"}}) {
+        if (*action != "flag" && *action != "block_action" && *action != "suspend_user" && *action != "off") {
+            return Invalid(std::string(name) + " must be \"flag\", \"block_action\", \"suspend_user\" or \"off\"");
+        }
+    }
+    for (const auto& [threshold, name] : std::initializer_list<std::pair<int64_t, const char*>>{
+             {fraud.accounts_per_ip_threshold, "fraud.accounts_per_ip_threshold"},
+             {fraud.accounts_per_device_threshold, "fraud.accounts_per_device_threshold"},
+             {fraud.session_starts_threshold, "fraud.session_starts_threshold"},
+             {fraud.concurrent_sessions_threshold, "fraud.concurrent_sessions_threshold"},
+             {fraud.burn_velocity_min_credits, "fraud.burn_velocity_min_credits"},
+             {fraud.failed_sign_ins_per_ip_threshold, "fraud.failed_sign_ins_per_ip_threshold"},
+             {fraud.sign_ins_per_account_threshold, "fraud.sign_ins_per_account_threshold"}}) {
+        if (threshold < 0) {
+            return Invalid(std::string(name) + " must not be negative");
+        }
     }
     if (oidc.clock_skew_seconds < 0 || oidc.clock_skew_seconds > 300) {
         return Invalid("oidc.clock_skew_seconds must be between 0 and 300");

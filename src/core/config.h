@@ -169,6 +169,46 @@ struct Config {
         int64_t als_factors = 32;
         int64_t als_iterations = 12;
     } ai;
+    // Fraud rules (src/fraud/rules.h): each rule's threshold (the most allowed; more is a hit),
+    // window and action: "flag" (a risk event only), "block_action" (the action is refused),
+    // "suspend_user" or "off".
+    struct Fraud {
+        // Distinct accounts signing in from one IP address / one device within the window.
+        int64_t accounts_per_ip_threshold = 5;
+        int64_t accounts_per_ip_window_seconds = 86400;
+        std::string accounts_per_ip_action = "flag";
+        int64_t accounts_per_device_threshold = 3;
+        int64_t accounts_per_device_window_seconds = 86400;
+        std::string accounts_per_device_action = "flag";
+        // Enrollment from a disposable email domain (the bundled list, or this file: one domain
+        // per line).
+        std::string disposable_email_action = "block_action";
+        std::string disposable_domains_file;
+        // Live sessions one user starts within the window.
+        int64_t session_starts_threshold = 30;
+        int64_t session_starts_window_seconds = 3600;
+        std::string session_starts_action = "block_action";
+        // Session starts refused at the per-user cap (session.concurrent_max) within the window.
+        int64_t concurrent_sessions_threshold = 3;
+        int64_t concurrent_sessions_window_seconds = 3600;
+        std::string concurrent_sessions_action = "flag";
+        // Credits spent within the window above multiplier x the larger of the user's own and the
+        // cohort's average for such a window (over the last 7 days), and above min_credits.
+        int64_t burn_velocity_min_credits = 500;
+        int64_t burn_velocity_multiplier = 10;
+        int64_t burn_velocity_window_seconds = 3600;
+        std::string burn_velocity_action = "flag";
+        // Failed sign-ins and token redemptions from one IP address within the window (429).
+        int64_t failed_sign_ins_per_ip_threshold = 30;
+        int64_t failed_sign_ins_per_ip_window_seconds = 900;
+        std::string failed_sign_ins_per_ip_action = "block_action";
+        // Sign-in links asked for one address within the window (429).
+        int64_t sign_ins_per_account_threshold = 10;
+        int64_t sign_ins_per_account_window_seconds = 3600;
+        std::string sign_ins_per_account_action = "block_action";
+        // A provider identity that reports another address than its user's.
+        std::string identity_email_mismatch_action = "flag";
+    } fraud;
     struct Log {
         // trace, debug, info, warn, error.
         std::string level = "info";

@@ -131,6 +131,12 @@ void Manager::Refuse(const std::shared_ptr<http::Channel>& channel, uint16_t cod
     channel->Close(code, std::move(reason));
 }
 
+bool Manager::AtCap(int64_t user_id) const {
+    std::lock_guard lock(mutex_);
+    const auto found = per_user_.find(user_id);
+    return found != per_user_.end() && found->second >= config_.concurrent_max;
+}
+
 void Manager::Start(int64_t user_id, std::shared_ptr<http::Channel> channel, Started started) {
     {
         std::lock_guard lock(mutex_);

@@ -94,6 +94,8 @@ class Manager {
     // session and sends session.started. `started` gets the session, or is not called when the
     // start failed (the channel is then closed with the reason).
     void Start(int64_t user_id, std::shared_ptr<http::Channel> channel, Started started);
+    // Whether the user holds as many sessions as session.concurrent_max allows.
+    bool AtCap(int64_t user_id) const;
     // Settles and ends the session, once (later calls do nothing), then sends session.ended and
     // closes the channel with `close_code`. Asynchronous.
     void End(const std::shared_ptr<Session>& session, EndReason reason, uint16_t close_code);

@@ -4,7 +4,10 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <map>
+#include <unordered_set>
 #include <filesystem>
 #include <unordered_map>
 
@@ -537,7 +540,7 @@ Result<std::vector<OutboxEntry>> Database::ListMail(const std::optional<std::str
     }
 }
 
-Result<RetryOutcome> Database::RetryMail(int64_t id, int64_t now_ms, const std::string& actor) {
+Result<RetryOutcome> Database::RetryMail(int64_t id, int64_t now_ms, const std::string& actor, bool discard) {
     try {
         auto connection = OpenWriter();
         RetryOutcome outcome = RetryOutcome::kNotFound;
@@ -554,12 +557,18 @@ Result<RetryOutcome> Database::RetryMail(int64_t id, int64_t now_ms, const std::
                 outcome = RetryOutcome::kNotDead;
                 return;
             }
-            connection
-                ->Cached("UPDATE mail_outbox SET status = 'pending', attempts = 0, "
-                         "next_attempt_at = ? WHERE id = ?")
-                .Bind(1, now_ms).Bind(2, id).Run();
-            InsertAudit(*connection, actor, "mail.retry", "mail:" + std::to_string(id),
-                        R"({"status":"dead"})", R"({"status":"pending"})", now_ms);
+            if (discard) {
+                connection->Cached("DELETE FROM mail_outbox WHERE id = ?").Bind(1, id).Run();
+                InsertAudit(*connection, actor, "mail.discard", "mail:" + std::to_string(id),
+                            R"({"status":"dead"})", "null", now_ms);
+            } else {
+                connection
+                    ->Cached("UPDATE mail_outbox SET status = 'pending', attempts = 0, "
+                             "next_attempt_at = ? WHERE id = ?")
+                    .Bind(1, now_ms).Bind(2, id).Run();
+                InsertAudit(*connection, actor, "mail.retry", "mail:" + std::to_string(id),
+                            R"({"status":"dead"})", R"({"status":"pending"})", now_ms);
+            }
             outcome = RetryOutcome::kRetried;
         });
         return outcome;
@@ -1149,6 +1158,365 @@ Result<std::vector<AuditEntry>> Database::ListAudit(const std::optional<std::str
         }
         query.Reset();
         return entries;
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+Status Database::AddSignal(const std::string& kind, const std::string& key, std::optional<int64_t> user_id,
+                          int64_t keep_ms) {
+    try {
+        auto connection = OpenWriter();
+        const int64_t now_ms = clock_.NowMs();
+        connection->Transaction([&] {
+            connection->Cached("INSERT INTO fraud_signals (kind, key, user_id, created_at) VALUES (?, ?, ?, ?)")
+                .Bind(1, kind).Bind(2, key).Bind(3, user_id).Bind(4, now_ms).Run();
+            connection->Cached("DELETE FROM fraud_signals WHERE kind = ? AND key = ? AND created_at < ?")
+                .Bind(1, kind).Bind(2, key).Bind(3, now_ms - keep_ms).Run();
+        });
+        return Status::Ok();
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+namespace {
+
+template <typename Bind>
+Result<int64_t> CountOne(Connection& connection, const char* sql, Bind&& bind) {
+    try {
+        Statement& query = connection.Cached(sql);
+        bind(query);
+        query.Step();
+        const int64_t count = query.Int(0);
+        query.Reset();
+        return count;
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+constexpr const char* kRiskColumns =
+    "id, user_id, rule, action, score, evidence, status, created_at, decided_by, decided_at";
+
+RiskEvent ReadRiskEvent(const Statement& row) {
+    RiskEvent event;
+    event.id = row.Int(0);
+    if (!row.IsNull(1)) {
+        event.user_id = row.Int(1);
+    }
+    event.rule = row.Text(2);
+    event.action = row.Text(3);
+    event.score = row.Int(4);
+    event.evidence = row.Text(5);
+    event.status = row.Text(6);
+    event.created_at_ms = row.Int(7);
+    if (!row.IsNull(8)) {
+        event.decided_by = row.Text(8);
+    }
+    if (!row.IsNull(9)) {
+        event.decided_at_ms = row.Int(9);
+    }
+    return event;
+}
+
+}  // namespace
+
+Result<int64_t> Database::CountSignals(const std::string& kind, const std::string& key, int64_t since_ms) {
+    auto connection = Read();
+    return CountOne(*connection, "SELECT COUNT(*) FROM fraud_signals WHERE kind = ? AND key = ? AND created_at >= ?",
+                    [&](Statement& q) { q.Bind(1, kind).Bind(2, key).Bind(3, since_ms); });
+}
+
+Result<int64_t> Database::CountSignalUsers(const std::string& kind, const std::string& key, int64_t since_ms) {
+    auto connection = Read();
+    return CountOne(*connection,
+                    "SELECT COUNT(DISTINCT user_id) FROM fraud_signals WHERE kind = ? AND key = ? AND created_at >= ?",
+                    [&](Statement& q) { q.Bind(1, kind).Bind(2, key).Bind(3, since_ms); });
+}
+
+Result<int64_t> Database::CountSessionStarts(int64_t user_id, int64_t since_ms) {
+    auto connection = Read();
+    return CountOne(*connection, "SELECT COUNT(*) FROM live_sessions WHERE user_id = ? AND started_at >= ?",
+                    [&](Statement& q) { q.Bind(1, user_id).Bind(2, since_ms); });
+}
+
+Result<std::vector<Spend>> Database::RecentSpenders(int64_t window_ms, int64_t week_ms, std::optional<int64_t> user_id) {
+    try {
+        auto connection = Read();
+        Statement& query = connection->Cached(
+            "SELECT a.user_id, SUM(CASE WHEN t.created_at >= ?1 THEN t.amount ELSE 0 END), SUM(t.amount) "
+            "FROM transfers t JOIN accounts a ON a.id = t.debit_account_id "
+            "WHERE t.created_at >= ?2 AND t.kind IN ('usage', 'capture') AND a.user_id IS NOT NULL "
+            "AND (?3 IS NULL OR a.user_id = ?3) GROUP BY a.user_id "
+            "HAVING SUM(CASE WHEN t.created_at >= ?1 THEN t.amount ELSE 0 END) > 0");
+        query.Bind(1, window_ms).Bind(2, week_ms).Bind(3, user_id);
+        std::vector<Spend> spenders;
+        while (query.Step()) {
+            spenders.push_back(Spend{query.Int(0), query.Int(1), query.Int(2)});
+        }
+        query.Reset();
+        return spenders;
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+Result<double> Database::CohortWeeklySpend(int64_t week_ms) {
+    try {
+        auto connection = Read();
+        Statement& query = connection->Cached(
+            "SELECT COALESCE(AVG(spent), 0) FROM (SELECT SUM(t.amount) AS spent FROM transfers t JOIN accounts a "
+            "ON a.id = t.debit_account_id WHERE t.created_at >= ? AND t.kind IN ('usage', 'capture') "
+            "AND a.user_id IS NOT NULL GROUP BY a.user_id)");
+        query.Bind(1, week_ms);
+        query.Step();
+        const double average = static_cast<double>(query.Int(0));
+        query.Reset();
+        return average;
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+Result<int64_t> Database::RecordRiskEvent(std::optional<int64_t> user_id, const std::string& rule,
+                                          const std::string& action, int64_t score, const std::string& evidence) {
+    try {
+        auto connection = OpenWriter();
+        int64_t id = 0;
+        connection->Transaction([&] {
+            connection
+                ->Cached("INSERT INTO risk_events (user_id, rule, action, score, evidence, created_at) "
+                         "VALUES (?, ?, ?, ?, ?, ?)")
+                .Bind(1, user_id).Bind(2, rule).Bind(3, action).Bind(4, score).Bind(5, evidence)
+                .Bind(6, clock_.NowMs()).Run();
+            id = connection->LastInsertRowId();
+            if (user_id) {
+                connection->Cached("UPDATE users SET risk_score = risk_score + ? WHERE id = ?")
+                    .Bind(1, score).Bind(2, *user_id).Run();
+            }
+        });
+        return id;
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+Result<std::vector<RiskEvent>> Database::ListRiskEvents(const std::optional<std::string>& status,
+                                                        std::optional<int64_t> user_id,
+                                                        std::optional<int64_t> before_id, int64_t limit) {
+    try {
+        auto connection = Read();
+        Statement& query = connection->Cached(
+            std::string("SELECT ") + kRiskColumns +
+            " FROM risk_events WHERE id < ?1 AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR user_id = ?3) "
+            "ORDER BY id DESC LIMIT ?4");
+        query.Bind(1, before_id.value_or(INT64_MAX));
+        status ? query.Bind(2, *status) : query.BindNull(2);
+        query.Bind(3, user_id).Bind(4, limit);
+        std::vector<RiskEvent> events;
+        while (query.Step()) {
+            events.push_back(ReadRiskEvent(query));
+        }
+        query.Reset();
+        return events;
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+Result<std::optional<RiskEvent>> Database::FindRiskEvent(int64_t id) {
+    try {
+        auto connection = Read();
+        Statement& query = connection->Cached(std::string("SELECT ") + kRiskColumns + " FROM risk_events WHERE id = ?");
+        query.Bind(1, id);
+        std::optional<RiskEvent> event;
+        if (query.Step()) {
+            event = ReadRiskEvent(query);
+        }
+        query.Reset();
+        return event;
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+Result<StatusChange> Database::DecideRiskEvent(int64_t id, const std::string& status, const std::string& actor) {
+    try {
+        auto connection = OpenWriter();
+        StatusChange change = StatusChange::kNotFound;
+        const int64_t now_ms = clock_.NowMs();
+        connection->Transaction([&] {
+            Statement& find = connection->Cached("SELECT status FROM risk_events WHERE id = ?");
+            find.Bind(1, id);
+            const bool found = find.Step();
+            const std::string before = found ? find.Text(0) : "";
+            find.Reset();
+            if (!found) {
+                return;
+            }
+            if (before != "open") {
+                change = StatusChange::kUnchanged;
+                return;
+            }
+            connection
+                ->Cached("UPDATE risk_events SET status = ?, decided_by = ?, decided_at = ? WHERE id = ?")
+                .Bind(1, status).Bind(2, actor).Bind(3, now_ms).Bind(4, id).Run();
+            InsertAudit(*connection, actor, "risk_event." + status, "risk_event:" + std::to_string(id),
+                        "{\"status\":\"open\"}", "{\"status\":" + Quoted(status) + "}", now_ms);
+            change = StatusChange::kChanged;
+        });
+        return change;
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+Result<int64_t> Database::RiskScore(int64_t user_id) {
+    auto connection = Read();
+    return CountOne(*connection, "SELECT COALESCE((SELECT risk_score FROM users WHERE id = ?), 0)",
+                    [&](Statement& q) { q.Bind(1, user_id); });
+}
+
+namespace {
+
+// The start of the bucket holding `ms`; weeks start on Mondays (1970-01-05 was one).
+int64_t BucketOf(int64_t ms, int64_t bucket_ms) {
+    constexpr int64_t kMondayOffsetMs = 4 * 86'400'000LL;
+    const int64_t offset = bucket_ms == 7 * 86'400'000LL ? kMondayOffsetMs : 0;
+    const int64_t shifted = ms - offset;
+    const int64_t floor = shifted >= 0 ? shifted / bucket_ms : (shifted - bucket_ms + 1) / bucket_ms;
+    return floor * bucket_ms + offset;
+}
+
+}  // namespace
+
+Result<UsageReport> Database::Usage(int64_t from_ms, int64_t to_ms, int64_t bucket_ms) {
+    try {
+        auto connection = Read();
+        ReadTransaction snapshot(*connection);  // one consistent view for every figure
+        UsageReport report;
+        // One pass over the range, in time order, on the covering index transfers_by_time.
+        const int64_t first_bucket = BucketOf(from_ms, bucket_ms);
+        const size_t bucket_count = static_cast<size_t>((to_ms - 1 - first_bucket) / bucket_ms + 1);
+        std::vector<std::string> features;  // the few features seen, by index
+        std::vector<std::vector<UsageReport::Credits>> credits(bucket_count);  // per bucket, per feature
+        std::vector<int64_t> active(bucket_count, 0);
+        struct Spender {
+            size_t last_bucket = 0;  // the last bucket it spent in, + 1
+            int64_t spent = 0;
+        };
+        std::unordered_map<int64_t, Spender> spenders;  // by wallet account
+        Statement& journal = connection->Cached(
+            "SELECT created_at, kind, feature, amount, debit_account_id FROM transfers "
+            "WHERE created_at >= ? AND created_at < ? ORDER BY created_at");
+        journal.Bind(1, from_ms).Bind(2, to_ms);
+        while (journal.Step()) {
+            const std::string_view kind = journal.TextView(1);
+            const int64_t amount = journal.Int(3);
+            if (kind == "usage" || kind == "capture") {
+                const size_t bucket = static_cast<size_t>((journal.Int(0) - first_bucket) / bucket_ms);
+                const std::string_view feature = journal.TextView(2);
+                auto known = std::find(features.begin(), features.end(), feature);
+                const size_t f = static_cast<size_t>(known - features.begin());
+                if (known == features.end()) {
+                    features.emplace_back(feature);
+                }
+                auto& row = credits[bucket];
+                if (row.size() <= f) {
+                    row.resize(f + 1);
+                }
+                row[f].credits += amount;
+                ++row[f].operations;
+                report.spent += amount;
+                if (kind == "usage") {
+                    report.searches += feature == "ai_search";
+                    report.recommendation_refreshes += feature == "ai_recommendations";
+                }
+                // Rows come in time order: an account is new to a bucket when its last one differs.
+                Spender& spender = spenders[journal.Int(4)];
+                if (spender.last_bucket != bucket + 1) {
+                    spender.last_bucket = bucket + 1;
+                    ++active[bucket];
+                }
+                spender.spent += amount;
+            } else if (kind == "grant") {
+                report.granted += amount;
+            } else if (kind == "expire") {
+                report.expired += amount;
+            }
+        }
+        journal.Reset();
+        // Adjustments: positive into wallets, negative out of them.
+        Statement& adjustments = connection->Cached(
+            "SELECT COALESCE(SUM(CASE WHEN d.user_id IS NULL THEN t.amount ELSE -t.amount END), 0) "
+            "FROM transfers t JOIN accounts d ON d.id = t.debit_account_id "
+            "WHERE t.created_at >= ? AND t.created_at < ? AND t.kind = 'adjust'");
+        adjustments.Bind(1, from_ms).Bind(2, to_ms);
+        adjustments.Step();
+        report.adjusted = adjustments.Int(0);
+        adjustments.Reset();
+        for (size_t bucket = 0; bucket < bucket_count; ++bucket) {
+            std::vector<UsageReport::Credits> row;
+            for (size_t f = 0; f < credits[bucket].size(); ++f) {
+                if (credits[bucket][f].operations > 0) {
+                    auto entry = credits[bucket][f];
+                    entry.bucket_ms = first_bucket + static_cast<int64_t>(bucket) * bucket_ms;
+                    entry.feature = features[f];
+                    row.push_back(std::move(entry));
+                }
+            }
+            std::sort(row.begin(), row.end(), [](const auto& a, const auto& b) { return a.feature < b.feature; });
+            report.credits.insert(report.credits.end(), row.begin(), row.end());
+        }
+        std::vector<UsageReport::Bucket> buckets(bucket_count);
+        for (size_t bucket = 0; bucket < bucket_count; ++bucket) {
+            buckets[bucket].bucket_ms = first_bucket + static_cast<int64_t>(bucket) * bucket_ms;
+            buckets[bucket].active_users = active[bucket];
+        }
+        Statement& sessions = connection->Cached(
+            "SELECT started_at, active_ms FROM live_sessions WHERE started_at >= ? AND started_at < ?");
+        sessions.Bind(1, from_ms).Bind(2, to_ms);
+        while (sessions.Step()) {
+            auto& bucket = buckets[static_cast<size_t>((sessions.Int(0) - first_bucket) / bucket_ms)];
+            ++bucket.sessions;
+            bucket.session_minutes += sessions.Int(1) / 60'000;
+        }
+        sessions.Reset();
+        report.buckets = std::move(buckets);
+        // The ten biggest spenders, with their addresses.
+        std::vector<std::pair<int64_t, int64_t>> ranked;
+        for (const auto& [account, spender] : spenders) {
+            ranked.emplace_back(account, spender.spent);
+        }
+        std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+            return a.second != b.second ? a.second > b.second : a.first < b.first;
+        });
+        Statement& owner = connection->Cached(
+            "SELECT u.id, u.email FROM accounts a JOIN users u ON u.id = a.user_id WHERE a.id = ?");
+        for (const auto& [account, amount] : ranked) {
+            if (report.top_users.size() == 10) {
+                break;
+            }
+            owner.Bind(1, account);
+            if (owner.Step()) {
+                report.top_users.push_back(UsageReport::TopUser{owner.Int(0), owner.Text(1), amount});
+            }
+            owner.Reset();
+        }
+        Statement& funnel = connection->Cached(
+            "SELECT (SELECT COUNT(*) FROM invitations WHERE created_at >= ?1 AND created_at < ?2), "
+            "(SELECT COUNT(*) FROM users WHERE enrolled_at >= ?1 AND enrolled_at < ?2), "
+            "(SELECT COUNT(*) FROM users u WHERE u.enrolled_at >= ?1 AND u.enrolled_at < ?2 AND EXISTS "
+            "(SELECT 1 FROM accounts a JOIN transfers t ON t.debit_account_id = a.id WHERE a.user_id = u.id "
+            "AND t.kind IN ('usage', 'capture') AND t.created_at >= ?3 AND t.created_at < ?2))");
+        funnel.Bind(1, from_ms).Bind(2, to_ms).Bind(3, to_ms - 7 * 86'400'000LL);
+        funnel.Step();
+        report.invited = funnel.Int(0);
+        report.enrolled = funnel.Int(1);
+        report.active_7d = funnel.Int(2);
+        funnel.Reset();
+        return report;
     } catch (const SqliteError& error) {
         return StorageError(error);
     }

@@ -177,6 +177,61 @@ struct OidcLogin {
 
 enum class EmailChange { kChanged, kTaken, kNotFound };
 
+// A fraud rule's hit, for the admins' risk queue.
+struct RiskEvent {
+    int64_t id = 0;
+    std::optional<int64_t> user_id;
+    std::string rule;
+    std::string action;  // flag, block_action, suspend_user
+    int64_t score = 0;
+    std::string evidence;  // JSON
+    std::string status;    // open, cleared, suspended
+    int64_t created_at_ms = 0;
+    std::optional<std::string> decided_by;
+    std::optional<int64_t> decided_at_ms;
+};
+
+// What one user spent (usage and captures) in the recent window and in the last week.
+struct Spend {
+    int64_t user_id = 0;
+    int64_t in_window = 0;
+    int64_t in_week = 0;
+};
+
+// Usage analytics over [from, to), in buckets of `bucket_ms` aligned to the epoch (weeks to
+// Mondays): all from the journal, the live sessions, invitations and users.
+struct UsageReport {
+    struct Credits {
+        int64_t bucket_ms = 0;
+        std::string feature;
+        int64_t credits = 0;
+        int64_t operations = 0;  // usage and capture transfers
+    };
+    struct Bucket {
+        int64_t bucket_ms = 0;
+        int64_t active_users = 0;  // users who spent in the bucket
+        int64_t sessions = 0;      // live sessions started in the bucket
+        int64_t session_minutes = 0;
+    };
+    struct TopUser {
+        int64_t user_id = 0;
+        std::string email;
+        int64_t credits = 0;
+    };
+    std::vector<Credits> credits;  // by bucket, then feature
+    std::vector<Bucket> buckets;   // every bucket in the range, in order
+    std::vector<TopUser> top_users;  // by credits spent, at most 10
+    int64_t granted = 0;
+    int64_t spent = 0;
+    int64_t expired = 0;
+    int64_t adjusted = 0;  // net of adjustments out of wallets (negative: taken back)
+    int64_t searches = 0;
+    int64_t recommendation_refreshes = 0;
+    int64_t invited = 0;    // invitations created in the range
+    int64_t enrolled = 0;   // users enrolled in the range
+    int64_t active_7d = 0;  // of those, users who spent in the 7 days before `to`
+};
+
 struct ApiToken {
     int64_t id = 0;
     std::string scope;  // "service" or "admin"
@@ -220,8 +275,9 @@ class Database {
                           const std::string& error);
     Result<std::vector<OutboxEntry>> ListMail(const std::optional<std::string>& status,
                                               std::optional<int64_t> before_id, int64_t limit);
-    // Puts a dead letter back in the queue, due now, with its attempts reset.
-    Result<RetryOutcome> RetryMail(int64_t id, int64_t now_ms, const std::string& actor);
+    // Puts a dead letter back in the queue, due now, with its attempts reset; or, with
+    // `discard`, deletes it. Audited either way.
+    Result<RetryOutcome> RetryMail(int64_t id, int64_t now_ms, const std::string& actor, bool discard = false);
 
     // Invitations. Create checks the cap and queues the invitation mail in one transaction.
     Result<InviteResult> CreateInvitation(const NewInvitation& invitation, const QueuedMail& mail,
@@ -283,6 +339,33 @@ class Database {
     Result<std::optional<WebSession>> FindSession(const std::string& token_hash, int64_t idle_ms,
                                                   int64_t absolute_ms);
     Status RevokeSession(int64_t id);
+
+    // Fraud signals: what the rules count. `kind` is one of sign_in_ip, sign_in_device,
+    // failure_ip, link_request, cap_refused; `key` what is counted by (an address, a device, a
+    // hashed email, a user id). AddSignal also drops signals older than `keep_ms`.
+    Status AddSignal(const std::string& kind, const std::string& key, std::optional<int64_t> user_id,
+                     int64_t keep_ms);
+    Result<int64_t> CountSignals(const std::string& kind, const std::string& key, int64_t since_ms);
+    Result<int64_t> CountSignalUsers(const std::string& kind, const std::string& key, int64_t since_ms);
+    Result<int64_t> CountSessionStarts(int64_t user_id, int64_t since_ms);
+    // Users who spent since `window_ms` (or only `user_id`), with what they spent since
+    // `window_ms` and since `week_ms`; and the average weekly spend of everyone who spent in it.
+    Result<std::vector<Spend>> RecentSpenders(int64_t window_ms, int64_t week_ms, std::optional<int64_t> user_id);
+    Result<double> CohortWeeklySpend(int64_t week_ms);
+    // Risk events: Record also adds the score to the user's risk score.
+    Result<int64_t> RecordRiskEvent(std::optional<int64_t> user_id, const std::string& rule,
+                                    const std::string& action, int64_t score, const std::string& evidence);
+    Result<std::vector<RiskEvent>> ListRiskEvents(const std::optional<std::string>& status,
+                                                  std::optional<int64_t> user_id, std::optional<int64_t> before_id,
+                                                  int64_t limit);
+    Result<std::optional<RiskEvent>> FindRiskEvent(int64_t id);
+    // Closes an open event as cleared or suspended (audited); kUnchanged if it was not open.
+    Result<StatusChange> DecideRiskEvent(int64_t id, const std::string& status, const std::string& actor);
+    Result<int64_t> RiskScore(int64_t user_id);
+
+    // Usage analytics (see UsageReport). `bucket_ms` is 3,600,000 (hour), 86,400,000 (day) or
+    // 604,800,000 (week).
+    Result<UsageReport> Usage(int64_t from_ms, int64_t to_ms, int64_t bucket_ms);
 
     const std::string& path() const { return path_; }
 

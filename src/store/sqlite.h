@@ -44,6 +44,8 @@ class Statement {
 
     int64_t Int(int column) const;
     std::string Text(int column) const;
+    // The column's text without a copy, valid until the next Step or Reset.
+    std::string_view TextView(int column) const;
     bool IsNull(int column) const;
 
    private:

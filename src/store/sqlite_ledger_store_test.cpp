@@ -378,6 +378,69 @@ TEST_F(StoreTest, SignInTokensResendIntervalAndLifetime) {
     EXPECT_FALSE(*database_->RedeemSignInToken("h4", "magic_link"));  // single use
 }
 
+// Usage analytics on a generated week with known totals: every figure checked exactly.
+TEST_F(StoreTest, UsageAnalyticsHasExactFigures) {
+    constexpr int64_t kHour = 3'600'000, kDay = 24 * kHour;
+    const int64_t monday = 1'795'392'000'000;  // 2026-11-23T00:00:00Z
+    const int64_t ada = user_;                 // enrolled before the week
+    clock_.Set(monday + kHour / 2);
+    const int64_t bob = *database_->CreateUser("bob@example.com", "user");
+    clock_.Set(monday + kHour);
+    ASSERT_EQ(Call(ledger::Grant{ada, 1000, std::nullopt, "start"}, "g1").rejection, Rejection::kNone);
+    ASSERT_EQ(Call(ledger::Grant{bob, 500, std::nullopt, "start"}, "g2").rejection, Rejection::kNone);
+    clock_.Set(monday + 2 * kHour);
+    for (int i = 0; i < 3; ++i) {
+        ASSERT_EQ(Call(ledger::Deduct{ada, 10, "ai_search", ""}, "s" + std::to_string(i)).rejection, Rejection::kNone);
+    }
+    ASSERT_EQ(Call(ledger::Deduct{bob, 5, "ai_recommendations", ""}, "r").rejection, Rejection::kNone);
+    clock_.Set(monday + 5 * kHour);
+    ASSERT_TRUE(database_->CreateInvitation({"cy@example.com", "user", 10, std::nullopt, "", "test"},
+                                            {"invitation", "s", "t", "h"}, 500));
+    clock_.Set(monday + kDay);
+    ASSERT_EQ(Call(ledger::Grant{bob, 200, monday + 2 * kDay, "trial"}, "g3").rejection, Rejection::kNone);
+    clock_.Set(monday + kDay + 3 * kHour);
+    const auto hold = Call(ledger::Authorize{ada, 100, 600, "live_dubbing", ""}, "h");
+    const int64_t hold_id = std::stoll(std::string(boost::json::parse(hold.body).at("hold").at("id").as_string()));
+    ASSERT_EQ(Call(ledger::Capture{hold_id, 40, true}, "c").rejection, Rejection::kNone);
+    auto sessions = database_->NewSessionStore();
+    const int64_t session = *sessions->Create(live::SessionRow{.user_id = ada, .hold_id = hold_id,
+                                                               .feature = "live_dubbing", .rate_per_minute = 16,
+                                                               .instance = "i", .status = "active",
+                                                               .started_at_ms = clock_.NowMs(),
+                                                               .last_seen_at_ms = clock_.NowMs()});
+    ASSERT_TRUE(sessions->End(session, "user_stopped", clock_.NowMs() + 150'000, 150'000, 40));
+    clock_.Set(monday + 3 * kDay);
+    ASSERT_EQ(Call(ledger::ExpireDue{100}, "x").rejection, Rejection::kNone);
+
+    const auto week = *database_->Usage(monday, monday + 7 * kDay, kDay);
+    ASSERT_EQ(week.credits.size(), 3U);
+    EXPECT_EQ((week.credits[0].bucket_ms, week.credits[0].feature, week.credits[0].credits, week.credits[0].operations),
+              (monday, std::string("ai_recommendations"), int64_t{5}, int64_t{1}));
+    EXPECT_EQ((week.credits[1].feature, week.credits[1].credits, week.credits[1].operations),
+              (std::string("ai_search"), int64_t{30}, int64_t{3}));
+    EXPECT_EQ((week.credits[2].bucket_ms, week.credits[2].feature, week.credits[2].credits),
+              (monday + kDay, std::string("live_dubbing"), int64_t{40}));
+    ASSERT_EQ(week.buckets.size(), 7U);
+    EXPECT_EQ((week.buckets[0].active_users, week.buckets[1].active_users, week.buckets[2].active_users),
+              (int64_t{2}, int64_t{1}, int64_t{0}));
+    EXPECT_EQ((week.buckets[1].sessions, week.buckets[1].session_minutes), (int64_t{1}, int64_t{2}));
+    ASSERT_EQ(week.top_users.size(), 2U);
+    EXPECT_EQ((week.top_users[0].user_id, week.top_users[0].credits), (ada, int64_t{70}));
+    EXPECT_EQ((week.top_users[1].email, week.top_users[1].credits), (std::string("bob@example.com"), int64_t{5}));
+    EXPECT_EQ((week.granted, week.spent, week.expired, week.adjusted), (int64_t{1700}, int64_t{75}, int64_t{200}, int64_t{0}));
+    EXPECT_EQ((week.searches, week.recommendation_refreshes), (int64_t{3}, int64_t{1}));
+    EXPECT_EQ((week.invited, week.enrolled, week.active_7d), (int64_t{1}, int64_t{1}, int64_t{1}));
+    // By hour, the range's edges: [from, to) holds the 02:00 spending, not what came after.
+    const auto hours = *database_->Usage(monday + 2 * kHour, monday + 3 * kHour, kHour);
+    ASSERT_EQ(hours.buckets.size(), 1U);
+    EXPECT_EQ((hours.spent, hours.granted), (int64_t{35}, int64_t{0}));
+    EXPECT_EQ(database_->Usage(monday + 2 * kHour + 1, monday + 3 * kHour, kHour)->spent, 0);
+    // By week (weeks start on Mondays): one bucket with everything.
+    const auto weeks = *database_->Usage(monday, monday + 7 * kDay, 7 * kDay);
+    ASSERT_EQ(weeks.buckets.size(), 1U);
+    EXPECT_EQ((weeks.buckets[0].bucket_ms, weeks.buckets[0].active_users, weeks.spent), (monday, int64_t{2}, int64_t{75}));
+}
+
 // A provider sign-in in flight: taken once, and only before its time is up.
 TEST_F(StoreTest, OidcLoginsAreSingleUseAndExpire) {
     const OidcLogin login{"browser", "google", "nonce", "verifier", "/x"};

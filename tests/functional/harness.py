@@ -114,7 +114,11 @@ class Server:
             connection.request(method, path, body=payload, headers=all_headers)
             response = connection.getresponse()
             raw = response.read().decode()
-            headers_lower = {k.lower(): v for k, v in response.getheaders()}
+            headers_lower = {}
+            for name, value in response.getheaders():
+                # Repeated fields (Set-Cookie) are joined, in the order sent.
+                name = name.lower()
+                headers_lower[name] = headers_lower[name] + ", " + value if name in headers_lower else value
             return Response(response.status, headers_lower, raw)
         finally:
             if own:
