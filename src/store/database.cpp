@@ -1380,6 +1380,8 @@ Result<int64_t> Database::RiskScore(int64_t user_id) {
 
 namespace {
 
+constexpr int64_t kDayMs = 86'400'000;
+
 // The start of the bucket holding `ms`; weeks start on Mondays (1970-01-05 was one).
 int64_t BucketOf(int64_t ms, int64_t bucket_ms) {
     constexpr int64_t kMondayOffsetMs = 4 * 86'400'000LL;
@@ -1396,7 +1398,6 @@ Result<UsageReport> Database::Usage(int64_t from_ms, int64_t to_ms, int64_t buck
         auto connection = Read();
         ReadTransaction snapshot(*connection);  // one consistent view for every figure
         UsageReport report;
-        // One pass over the range, in time order, on the covering index transfers_by_time.
         const int64_t first_bucket = BucketOf(from_ms, bucket_ms);
         const size_t bucket_count = static_cast<size_t>((to_ms - 1 - first_bucket) / bucket_ms + 1);
         std::vector<std::string> features;  // the few features seen, by index
@@ -1407,16 +1408,12 @@ Result<UsageReport> Database::Usage(int64_t from_ms, int64_t to_ms, int64_t buck
             int64_t spent = 0;
         };
         std::unordered_map<int64_t, Spender> spenders;  // by wallet account
-        Statement& journal = connection->Cached(
-            "SELECT created_at, kind, feature, amount, debit_account_id FROM transfers "
-            "WHERE created_at >= ? AND created_at < ? ORDER BY created_at");
-        journal.Bind(1, from_ms).Bind(2, to_ms);
-        while (journal.Step()) {
-            const std::string_view kind = journal.TextView(1);
-            const int64_t amount = journal.Int(3);
+        std::unordered_map<int64_t, int64_t> adjusted;   // adjustments by debit account
+        // One row of either source: `operations` transfers of `kind` summing to `amount`.
+        auto add = [&](int64_t at_ms, std::string_view kind, std::string_view feature, int64_t amount,
+                       int64_t operations, int64_t account) {
             if (kind == "usage" || kind == "capture") {
-                const size_t bucket = static_cast<size_t>((journal.Int(0) - first_bucket) / bucket_ms);
-                const std::string_view feature = journal.TextView(2);
+                const size_t bucket = static_cast<size_t>((at_ms - first_bucket) / bucket_ms);
                 auto known = std::find(features.begin(), features.end(), feature);
                 const size_t f = static_cast<size_t>(known - features.begin());
                 if (known == features.end()) {
@@ -1427,14 +1424,14 @@ Result<UsageReport> Database::Usage(int64_t from_ms, int64_t to_ms, int64_t buck
                     row.resize(f + 1);
                 }
                 row[f].credits += amount;
-                ++row[f].operations;
+                row[f].operations += operations;
                 report.spent += amount;
                 if (kind == "usage") {
-                    report.searches += feature == "ai_search";
-                    report.recommendation_refreshes += feature == "ai_recommendations";
+                    report.searches += feature == "ai_search" ? operations : 0;
+                    report.recommendation_refreshes += feature == "ai_recommendations" ? operations : 0;
                 }
                 // Rows come in time order: an account is new to a bucket when its last one differs.
-                Spender& spender = spenders[journal.Int(4)];
+                Spender& spender = spenders[account];
                 if (spender.last_bucket != bucket + 1) {
                     spender.last_bucket = bucket + 1;
                     ++active[bucket];
@@ -1444,18 +1441,46 @@ Result<UsageReport> Database::Usage(int64_t from_ms, int64_t to_ms, int64_t buck
                 report.granted += amount;
             } else if (kind == "expire") {
                 report.expired += amount;
+            } else if (kind == "adjust") {
+                adjusted[account] += amount;
             }
+        };
+        // Whole days (for day and week buckets) come from usage_daily; the hours around them, and
+        // every hour bucket, from the journal on its covering index transfers_by_time.
+        const bool daily = bucket_ms % kDayMs == 0;
+        const int64_t days_from = daily ? (from_ms + kDayMs - 1) / kDayMs * kDayMs : to_ms;
+        const int64_t days_to = daily ? std::max(days_from, to_ms / kDayMs * kDayMs) : to_ms;
+        Statement& journal = connection->Cached(
+            "SELECT created_at, kind, feature, amount, debit_account_id FROM transfers "
+            "WHERE created_at >= ? AND created_at < ? ORDER BY created_at");
+        auto scan_journal = [&](int64_t begin, int64_t end) {
+            journal.Bind(1, begin).Bind(2, end);
+            while (journal.Step()) {
+                add(journal.Int(0), journal.TextView(1), journal.TextView(2), journal.Int(3), 1, journal.Int(4));
+            }
+            journal.Reset();
+        };
+        const int64_t head_end = std::min(days_from, to_ms);
+        scan_journal(from_ms, head_end);
+        if (days_from < days_to) {
+            Statement& days = connection->Cached(
+                "SELECT day_ms, kind, feature, amount, operations, account_id FROM usage_daily "
+                "WHERE day_ms >= ? AND day_ms < ? ORDER BY day_ms");
+            days.Bind(1, days_from).Bind(2, days_to);
+            while (days.Step()) {
+                add(days.Int(0), days.TextView(1), days.TextView(2), days.Int(3), days.Int(4), days.Int(5));
+            }
+            days.Reset();
         }
-        journal.Reset();
-        // Adjustments: positive into wallets, negative out of them.
-        Statement& adjustments = connection->Cached(
-            "SELECT COALESCE(SUM(CASE WHEN d.user_id IS NULL THEN t.amount ELSE -t.amount END), 0) "
-            "FROM transfers t JOIN accounts d ON d.id = t.debit_account_id "
-            "WHERE t.created_at >= ? AND t.created_at < ? AND t.kind = 'adjust'");
-        adjustments.Bind(1, from_ms).Bind(2, to_ms);
-        adjustments.Step();
-        report.adjusted = adjustments.Int(0);
-        adjustments.Reset();
+        scan_journal(std::max(days_to, head_end), to_ms);
+        // Adjustments count into wallets as positive, out of them as negative.
+        Statement& wallet = connection->Cached("SELECT user_id IS NOT NULL FROM accounts WHERE id = ?");
+        for (const auto& [account, amount] : adjusted) {
+            wallet.Bind(1, account);
+            const bool out_of_wallet = wallet.Step() && wallet.Int(0) != 0;
+            wallet.Reset();
+            report.adjusted += out_of_wallet ? -amount : amount;
+        }
         for (size_t bucket = 0; bucket < bucket_count; ++bucket) {
             std::vector<UsageReport::Credits> row;
             for (size_t f = 0; f < credits[bucket].size(); ++f) {

@@ -1,11 +1,15 @@
 #include "store/sqlite_ledger_store.h"
 
 #include <algorithm>
+#include <map>
+#include <tuple>
 
 #include "core/assert.h"
 
 namespace beta500::store {
 namespace {
+
+constexpr int64_t kDayMs = 86'400'000;
 
 Error StorageError(const std::exception& error) {
     return Error{ErrorCode::kUnavailable, error.what()};
@@ -343,6 +347,23 @@ Status SqliteLedgerStore::Commit(const ledger::Batch& batch, ledger::LedgerState
                     .Bind(at + 8, t.reference).Bind(at + 9, t.actor).Bind(at + 10, t.reason)
                     .Bind(at + 11, t.idempotency_key).Bind(at + 12, t.created_at_ms);
             });
+            // The day's usage sums, in the same transaction: usage analytics read whole days there.
+            std::map<std::tuple<int64_t, int64_t, ledger::TransferKind, std::string>, std::pair<int64_t, int64_t>> days;
+            for (const ledger::Transfer& t : batch.transfers) {
+                auto& [amount, operations] =
+                    days[{t.created_at_ms - t.created_at_ms % kDayMs, t.debit_account_id, t.kind, t.feature}];
+                amount += t.amount;
+                ++operations;
+            }
+            Statement& add_day = connection_->Cached(
+                "INSERT INTO usage_daily (day_ms, account_id, kind, feature, amount, operations) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (day_ms, account_id, kind, feature) DO UPDATE SET "
+                "amount = amount + excluded.amount, operations = operations + excluded.operations");
+            for (const auto& [key, sums] : days) {
+                add_day.Bind(1, std::get<0>(key)).Bind(2, std::get<1>(key))
+                    .Bind(3, ledger::TransferKindName(std::get<2>(key))).Bind(4, std::get<3>(key))
+                    .Bind(5, sums.first).Bind(6, sums.second).Run();
+            }
             Statement& update_account = connection_->Cached(
                 "UPDATE accounts SET credits_posted = ?, debits_posted = ?, credits_pending = ?, "
                 "debits_pending = ? WHERE id = ?");

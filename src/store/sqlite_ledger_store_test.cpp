@@ -435,6 +435,13 @@ TEST_F(StoreTest, UsageAnalyticsHasExactFigures) {
     ASSERT_EQ(hours.buckets.size(), 1U);
     EXPECT_EQ((hours.spent, hours.granted), (int64_t{35}, int64_t{0}));
     EXPECT_EQ(database_->Usage(monday + 2 * kHour + 1, monday + 3 * kHour, kHour)->spent, 0);
+    // The daily sums the ledger keeps agree with the journal read by the hour.
+    const auto journal = *database_->Usage(monday, monday + 7 * kDay, kHour);
+    EXPECT_EQ((journal.granted, journal.spent, journal.expired, journal.searches), (week.granted, week.spent, week.expired, week.searches));
+    // A range that is not whole days: the partial days come from the journal, the rest from the sums.
+    const auto shifted = *database_->Usage(monday + 2 * kHour, monday + kDay + 4 * kHour, kDay);
+    EXPECT_EQ(shifted.spent, 35 + 40);
+    EXPECT_EQ(database_->Usage(monday + 2 * kHour + 1, monday + kDay + 3 * kHour, kDay)->spent, 0);
     // By week (weeks start on Mondays): one bucket with everything.
     const auto weeks = *database_->Usage(monday, monday + 7 * kDay, 7 * kDay);
     ASSERT_EQ(weeks.buckets.size(), 1U);
