@@ -23,6 +23,8 @@ namespace {
 
 constexpr size_t kSuggestionsMax = 8;
 constexpr size_t kRecommendations = 10;
+// Titles one person's history may hold (bounds what training and each refresh read).
+constexpr int64_t kHistoryTitlesMax = 5000;
 // Cached recommendation lists kept at most (the beta has at most beta.cap people).
 constexpr size_t kCachedListsMax = 10'000;
 
@@ -226,6 +228,17 @@ void WebRoutes::RecordHistory(const store::WebSession& session, HttpRequest&& re
         respond(http::ProblemResponse({404, "not_found", "no title with this id"}, &request));
         return;
     }
+    auto history = deps_.catalog->WatchesOf(session.user.id);
+    if (!history) {
+        respond(Unavailable(request));
+        return;
+    }
+    const bool known = std::any_of(history->begin(), history->end(), [&](const auto& w) { return w.title_id == title_id; });
+    if (!known && static_cast<int64_t>(history->size()) >= kHistoryTitlesMax) {
+        respond(http::ProblemResponse(
+            {422, "history_full", "a history holds at most " + std::to_string(kHistoryTitlesMax) + " titles"}, &request));
+        return;
+    }
     const catalog::Watch watch{session.user.id, title_id, views, progress,
                                rating ? std::optional<int64_t>(*rating * 10) : std::nullopt, deps_.clock.NowMs()};
     if (!deps_.catalog->RecordWatch(watch)) {
@@ -289,9 +302,13 @@ void WebRoutes::RefreshRecommendations(const store::WebSession& session, HttpReq
                                                  [](const auto& header) { return header.first == "Idempotent-Replayed"; });
                std::lock_guard lock(recommendations_mutex_);
                if (response.status == 200 && replayed) {
-                   // A retried refresh (same key) was paid once: it gets the list it paid for.
+                   // A retried refresh (same key) was paid once: it gets the list it paid for,
+                   // or, if that list is gone (a restart), no new one for free.
                    const auto cached = recommendations_.find(user_id);
-                   if (cached != recommendations_.end()) {
+                   if (cached == recommendations_.end()) {
+                       response = http::ProblemResponse(
+                           {409, "refresh_answered", "this refresh was answered before; refresh with a new Idempotency-Key"});
+                   } else {
                        json::object body = cached->second;
                        body["charge"] = json::parse(response.body).as_object().at("charge");
                        response.body = json::serialize(body);

@@ -38,6 +38,7 @@ HttpResponse SignInUnavailable() {
 }  // namespace
 
 std::string WebRoutes::LoginCookieName() const { return sessions_.secure() ? "__Host-b5_oidc" : "b5_oidc"; }
+std::string WebRoutes::VerifyCookieName() const { return sessions_.secure() ? "__Host-b5_verify" : "b5_verify"; }
 
 void WebRoutes::OidcLogin(HttpRequest&& request, Respond respond) {
     oidc::Provider* provider = providers_->Find(request.params.at("provider"));
@@ -179,15 +180,23 @@ void WebRoutes::OidcSignIn(const Client& client, const oidc::Claims& claims, con
         return;
     }
     // The provider does not vouch for the address: the person proves it by following a mailed
-    // link, which finishes the sign-in. The page is the same whether or not the address may join.
+    // link, in this browser, which finishes the sign-in. Only a new enrollment is made this way:
+    // an existing account is never linked to an identity whose address nobody vouched for. The
+    // page (and its cookie) are the same whether or not a link was sent.
+    const std::string browser = RandomToken(kBrowserBytes);
     auto allowed = deps_.database.MaySignIn(email);
-    if (allowed && *allowed) {
+    auto existing = deps_.database.FindUserByEmail(email);
+    if (allowed && *allowed && existing && !*existing) {
         MailToken(email, kVerifyPurpose, "verification", kVerifyPath, kVerificationTtlMs, {},
-                  {std::nullopt, issuer, claims.subject});
+                  {std::nullopt, issuer, claims.subject, Sha256Hex(browser)});
     }
-    respond(Page(200, "Confirm your email address",
-                 "If this address may join the beta, a link to confirm it is on its way. Follow it within "
-                 "24 hours to finish signing in."));
+    HttpResponse page = Page(200, "Confirm your email address",
+                             "If this address may join the beta, a link to confirm it is on its way. Follow it "
+                             "within 24 hours, in this browser, to finish signing in.");
+    page.headers.emplace_back("Set-Cookie", VerifyCookieName() + "=" + browser +
+                                                "; Path=/; HttpOnly; SameSite=Lax; Max-Age=86400" +
+                                                (sessions_.secure() ? "; Secure" : ""));
+    respond(std::move(page));
 }
 
 void WebRoutes::ChangeEmail(const store::WebSession& session, HttpRequest&& request, Respond respond) {
@@ -213,9 +222,11 @@ void WebRoutes::ChangeEmail(const store::WebSession& session, HttpRequest&& requ
 }
 
 void WebRoutes::RedeemVerification(HttpRequest&& request, Respond respond) {
+    const auto cookies = request.Header("cookie");
+    const std::string browser = cookies ? CookieValue(*cookies, VerifyCookieName()).value_or("") : "";
     RedeemMailedToken(request, kVerifyPurpose, respond,
-                      [this, respond, client = ClientOf(request)](const store::RedeemedToken& proven,
-                                                                   std::function<void()> fail) {
+                      [this, respond, browser, client = ClientOf(request)](const store::RedeemedToken& proven,
+                                                                            std::function<void()> fail) {
         if (proven.binding.user_id) {
             auto changed = deps_.database.ChangeEmail(*proven.binding.user_id, proven.email);
             if (!changed) {
@@ -230,6 +241,25 @@ void WebRoutes::RedeemVerification(HttpRequest&& request, Respond respond) {
         std::optional<ledger::Identity> identity;
         if (proven.binding.issuer && proven.binding.subject) {
             identity = ledger::Identity{*proven.binding.issuer, *proven.binding.subject};
+            // Only the browser that signed in with the provider may finish it (someone who got
+            // the mail without asking cannot link another person's identity by clicking).
+            if (!proven.binding.browser_hash || browser.empty() ||
+                !SameSecret(Sha256Hex(browser), *proven.binding.browser_hash)) {
+                respond(Page(403, "Open this link where you signed in",
+                             "This link finishes a sign-in started in another browser. Open it there, or ignore it "
+                             "if you did not sign in."));
+                return;
+            }
+            auto existing = deps_.database.FindUserByEmail(proven.email);
+            if (!existing) {
+                fail();
+                return;
+            }
+            if (*existing) {
+                respond(Page(409, "This address has an account",
+                             "Sign in with an email link instead; an address nobody vouched for is not linked."));
+                return;
+            }
         }
         SignIn(client, proven.email, std::move(identity), std::move(fail), respond);
     });

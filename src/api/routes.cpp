@@ -302,7 +302,7 @@ class Api::Routes {
             respond(Unavailable(request));
             return;
         }
-        auto report = catalog::Import(request.body, csv, *deps_.catalog, deps_.search, deps_.clock.NowMs());
+        auto report = catalog::Import(request.body, csv, *deps_.catalog, deps_.search, deps_.clock);
         if (!report) {
             respond(report.error().code == ErrorCode::kInvalidArgument
                         ? http::ProblemResponse({422, "invalid_import", report.error().message}, &request)
@@ -783,7 +783,12 @@ class Api::Routes {
 
     void ClearRiskEvent(Caller caller, HttpRequest&& request, Respond respond) {
         if (const auto event = RiskEventOf(request, respond); event && Decide(caller, request, respond, *event, "cleared")) {
-            respond(http::Json(200, json::serialize(RiskEventJson(**deps_.database.FindRiskEvent(event->id)))));
+            auto decided = deps_.database.FindRiskEvent(event->id);
+            if (!decided || !*decided) {
+                respond(Unavailable(request));
+                return;
+            }
+            respond(http::Json(200, json::serialize(RiskEventJson(**decided))));
         }
     }
 

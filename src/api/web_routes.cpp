@@ -506,10 +506,11 @@ void WebRoutes::SignIn(const Client& client, const std::string& email, std::opti
         return;
     }
     // First sign-in, or a new identity to link: enrollment (user, wallet, invitation, grant,
-    // identity) is one ledger transaction. The key holds a hash: an address may be 254 bytes,
-    // a key at most 255.
-    const std::string key = identity ? "enroll:" + Sha256Hex(identity->issuer + "\n" + identity->subject)
-                                     : "enroll:" + Sha256Hex(email);
+    // identity) is one ledger transaction. Each attempt has a key of its own: the writer runs
+    // enrollments one at a time and the store finds a user already made, so concurrent first
+    // sign-ins still make one user and one grant, while an address that changes hands (after
+    // its user moved to another) is never answered with an earlier enrollment's user.
+    const std::string key = "enroll:" + RandomToken(kTokenBytes);
     deps_.writer.Submit(
         ledger::Request{ledger::Enroll{email, std::move(identity)}, "system:enrollment", key},
         [this, client, fail = std::move(fail), respond = std::move(respond),

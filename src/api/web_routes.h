@@ -64,6 +64,7 @@ class WebRoutes {
     void OidcSignIn(const Client& client, const oidc::Claims& claims, const std::string& issuer,
                     const std::string& return_to, http::Respond respond);
     std::string LoginCookieName() const;
+    std::string VerifyCookieName() const;
     // Email verification: a new address for a signed-in user, and the mailed link's redemption.
     void ChangeEmail(const store::WebSession& session, http::HttpRequest&& request, http::Respond respond);
     void RedeemVerification(http::HttpRequest&& request, http::Respond respond);

@@ -141,25 +141,23 @@ class IndexKeeper {
         if (count && search_.Load(*count)) {
             spdlog::info("msg=\"search index loaded\" titles={}", *count);
         } else {
-            const auto started = std::chrono::steady_clock::now();
-            if (Status built = search_.Rebuild(store_, clock_.NowMs()); !built) {
-                spdlog::error("msg=\"search index not built\" error={}", LogQuote(built.error().message));
-            } else {
-                spdlog::info("msg=\"search index built\" titles={} ms={}", search_.documents(),
-                             std::chrono::duration_cast<std::chrono::milliseconds>(
-                                 std::chrono::steady_clock::now() - started).count());
-            }
+            Build();
         }
         titles_.Set(search_.documents());
         // From where the index is current: what changed since (also while no server ran) follows.
         int64_t since_ms = search_.indexed_until();
         std::unique_lock lock(mutex_);
         while (!stop_.wait_for(lock, kPollInterval, [this] { return stopping_; })) {
+            if (!search_.ready()) {
+                Build();  // the first build failed: try again
+                since_ms = search_.indexed_until();
+                continue;
+            }
             // Changes are stamped in milliseconds by their writer's clock: look a second back.
             const int64_t now_ms = clock_.NowMs();
             auto changed = store_.ChangedSince(since_ms - 1000);
             Status updated = changed ? Status::Ok() : Status(changed.error());
-            if (changed && !changed->empty() && search_.ready()) {
+            if (changed && !changed->empty()) {
                 updated = search_.Update(*changed);
                 if (updated) {
                     updated = search_.MarkIndexedUntil(now_ms);
@@ -173,6 +171,17 @@ class IndexKeeper {
             }
             since_ms = now_ms;
         }
+    }
+
+    void Build() {
+        const auto started = std::chrono::steady_clock::now();
+        if (Status built = search_.Rebuild(store_, clock_.NowMs()); !built) {
+            spdlog::error("msg=\"search index not built\" error={}", LogQuote(built.error().message));
+            return;
+        }
+        spdlog::info("msg=\"search index built\" titles={} ms={}", search_.documents(),
+                     std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started)
+                         .count());
     }
 
     catalog::CatalogStore& store_;
@@ -326,11 +335,12 @@ int Serve(const Config& config) {
         (*server)->Run(static_cast<int>(config.server.threads));
     }
     // Stop in dependency order: the writer's callbacks post to the blocking pool, the pool's tasks
-    // use the writer (answered `unavailable` once it stopped) and poke the mail worker.
+    // use the writer (answered `unavailable` once it stopped), the live manager (which posts its
+    // own tasks there too) and poke the mail worker: the pool drains before the manager goes.
     live->Shutdown();  // no-op after a signal; settles if Run returned on its own
     (*writer)->Stop();
-    live.reset();
     blocking.reset();
+    live.reset();
     mail_worker.reset();  // finishes the mail in hand; it logs, so before the logger goes
     if (!draining.exchange(true)) {
         // Run returned without a signal: wake the waiter so it can be joined.
@@ -513,7 +523,7 @@ int main(int argc, char** argv) {
         std::stringstream text;
         text << file.rdbuf();
         auto store = (*database)->NewCatalogStore();
-        auto report = catalog::Import(text.str(), catalog_csv, *store, nullptr, clock.NowMs());
+        auto report = catalog::Import(text.str(), catalog_csv, *store, nullptr, clock);
         if (!report) {
             return Fail(report.error().message);
         }

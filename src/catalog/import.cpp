@@ -10,7 +10,7 @@ constexpr size_t kImportChunk = 1000;
 }  // namespace
 
 Result<ImportReport> Import(std::string_view text, bool csv, CatalogStore& store, SearchEngine* search,
-                            int64_t now_ms) {
+                            const Clock& clock) {
     auto rows = ParseImport(text, csv);
     if (!rows) {
         return rows.error();
@@ -32,7 +32,7 @@ Result<ImportReport> Import(std::string_view text, bool csv, CatalogStore& store
     for (size_t start = 0; start < valid.size(); start += kImportChunk) {
         const std::vector<Title> chunk(valid.begin() + static_cast<std::ptrdiff_t>(start),
                                        valid.begin() + static_cast<std::ptrdiff_t>(std::min(valid.size(), start + kImportChunk)));
-        auto stored = store.Upsert(chunk, now_ms);
+        auto stored = store.Upsert(chunk, clock.NowMs());
         if (!stored) {
             return stored.error();
         }

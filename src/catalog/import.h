@@ -8,6 +8,7 @@
 
 #include "catalog/catalog_store.h"
 #include "catalog/search.h"
+#include "core/clock.h"
 
 namespace beta500::catalog {
 
@@ -28,7 +29,9 @@ struct ImportReport {
 
 // kInvalidArgument when the upload as a whole is unreadable; a row's problem is in its report.
 // `search` may be null (no index to tell).
+// Each chunk is stamped with the clock's time when it is written, so the index's keeper, which
+// looks for changes since its last look, sees chunks written during a long import.
 Result<ImportReport> Import(std::string_view text, bool csv, CatalogStore& store, SearchEngine* search,
-                            int64_t now_ms);
+                            const Clock& clock);
 
 }  // namespace beta500::catalog

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -317,7 +318,9 @@ bool XapianSearch::Load(int64_t expected_count) {
             return false;
         }
         const std::string until = database.get_metadata("indexed_until");
-        indexed_until_ = until.empty() ? 0 : std::stoll(until);
+        int64_t value = 0;
+        std::from_chars(until.data(), until.data() + until.size(), value);  // 0 when absent or damaged
+        indexed_until_ = value;
     } catch (const Xapian::Error&) {
         return false;
     }
@@ -363,7 +366,11 @@ Status XapianSearch::Rebuild(CatalogStore& store, int64_t now_ms) {
         std::ofstream out(directory_ + "/CURRENT.tmp", std::ios::trunc);
         out << name << "\n";
     }
-    fs::rename(directory_ + "/CURRENT.tmp", directory_ + "/CURRENT");
+    std::error_code renamed;
+    fs::rename(directory_ + "/CURRENT.tmp", directory_ + "/CURRENT", renamed);
+    if (renamed) {
+        return Error{ErrorCode::kUnavailable, "search index: cannot switch generations: " + renamed.message()};
+    }
     std::string previous;
     {
         std::lock_guard lock(path_mutex_);
@@ -372,7 +379,8 @@ Status XapianSearch::Rebuild(CatalogStore& store, int64_t now_ms) {
     }
     ++generation_;
     // Older generations go; the one just replaced stays for readers still on it.
-    for (const auto& entry : fs::directory_iterator(directory_)) {
+    std::error_code listing;
+    for (const auto& entry : fs::directory_iterator(directory_, listing)) {
         const std::string entry_path = entry.path().string();
         if (entry.is_directory() && entry_path != path && entry_path != previous) {
             std::error_code ignored;
@@ -576,7 +584,11 @@ Result<SearchResult> XapianSearch::Search(const SearchRequest& request) const {
             if (attempt > 0) {
                 return Error{ErrorCode::kUnavailable, "the search index is changing; retry"};
             }
-            ThreadReader().database->reopen();
+            try {
+                ThreadReader().database->reopen();
+            } catch (const Xapian::Error& error) {
+                return IndexError(error);
+            }
         } catch (const Xapian::Error& error) {
             return IndexError(error);
         }

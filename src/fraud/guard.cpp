@@ -192,6 +192,15 @@ Verdict Guard::OnSpend(int64_t user_id) {
 }
 
 void Guard::Sweep() {
+    // Signals older than every rule's window count for nothing: they go.
+    int64_t longest = 0;
+    for (Rule rule : {Rule::kAccountsPerIp, Rule::kAccountsPerDevice, Rule::kSessionStartsPerHour,
+                      Rule::kConcurrentSessions, Rule::kFailedSignInsPerIp, Rule::kSignInsPerAccount}) {
+        longest = std::max(longest, SettingsFor(config_, rule).window_seconds);
+    }
+    if (Status purged = database_.PurgeSignals(Since(longest)); !purged) {
+        spdlog::warn("msg=\"fraud signals not purged\" error={}", LogQuote(purged.error().message));
+    }
     const RuleSettings settings = SettingsFor(config_, Rule::kBurnVelocity);
     if (!settings.enabled) {
         return;

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "core/crypto.h"
+#include "oidc/provider.h"
 
 namespace beta500::oidc {
 namespace {
@@ -205,6 +206,18 @@ TEST_F(JwtTest, MalformedTokensAreRefusedBeforeAnyKeyIsUsed) {
     EXPECT_EQ(Check(Base64UrlEncode("[1]") + good.substr(dot)), Refusal::kMalformed);  // not an object
     EXPECT_EQ(Check(Base64UrlEncode(R"({"alg":"RS256","kid":7})") + good.substr(dot)), Refusal::kMalformed);
     EXPECT_EQ(Check(std::string(kTokenBytesMax + 1, 'a')), Refusal::kMalformed);
+}
+
+TEST(AllowedUrl, HttpsAnywherePlainHttpOnlyToLoopback) {
+    for (const char* url : {"https://accounts.google.com/x", "http://127.0.0.1:9000/a", "http://127.1.2.3/",
+                            "http://localhost:80/jwks", "http://localhost", "http://[::1]:8080/x"}) {
+        EXPECT_TRUE(AllowedUrl(url)) << url;
+    }
+    for (const char* url : {"http://127.evil.com/", "http://localhost:@evil.com/", "http://localhost.evil.com/",
+                            "http://user@127.0.0.1/", "http://127.0.0.1.evil.com/", "http://10.0.0.1/",
+                            "http://[::1].evil.com/", "ftp://127.0.0.1/", "http://128.0.0.1/"}) {
+        EXPECT_FALSE(AllowedUrl(url)) << url;
+    }
 }
 
 }  // namespace

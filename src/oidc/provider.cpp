@@ -98,12 +98,42 @@ bool AllowedUrl(const std::string& url) {
     if (url.rfind("https://", 0) == 0) {
         return true;
     }
-    for (const char* prefix : {"http://127.", "http://localhost:", "http://localhost/", "http://[::1]"}) {
-        if (url.rfind(prefix, 0) == 0) {
-            return true;
-        }
+    if (url.rfind("http://", 0) != 0) {
+        return false;
     }
-    return false;
+    // Plain http only to a loopback host: the authority up to the path, with no user info.
+    std::string_view authority(url);
+    authority.remove_prefix(7);
+    authority = authority.substr(0, authority.find_first_of("/?#"));
+    if (authority.find('@') != std::string_view::npos) {
+        return false;
+    }
+    if (authority.rfind("[::1]", 0) == 0) {
+        return authority.size() == 5 || authority[5] == ':';
+    }
+    const std::string_view host = authority.substr(0, authority.rfind(':'));
+    if (host == "localhost") {
+        return true;
+    }
+    // 127.a.b.c with four numeric parts.
+    int parts = 0;
+    size_t start = 0;
+    while (start <= host.size()) {
+        const size_t dot = host.find('.', start);
+        const std::string_view part = host.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+        if (part.empty() || part.size() > 3 || part.find_first_not_of("0123456789") != std::string_view::npos) {
+            return false;
+        }
+        if (parts == 0 && part != "127") {
+            return false;
+        }
+        ++parts;
+        if (dot == std::string_view::npos) {
+            break;
+        }
+        start = dot + 1;
+    }
+    return parts == 4;
 }
 
 std::string FormEncode(std::string_view text) {
@@ -138,10 +168,16 @@ Provider::Provider(Config::OidcProvider config, const Config::Oidc& settings, st
       clock_(clock) {}
 
 Result<Provider::Metadata> Provider::Discover() {
-    std::lock_guard lock(mutex_);
     const int64_t now_ms = clock_.NowMs();
-    if (metadata_ && now_ms - metadata_->fetched_at_ms < settings_.jwks_max_age_seconds * 1000) {
-        return *metadata_;
+    {
+        // The fetch runs without the lock: a slow provider must not hold every caller.
+        std::lock_guard lock(mutex_);
+        if (metadata_ && now_ms - metadata_->fetched_at_ms < settings_.jwks_max_age_seconds * 1000) {
+            return *metadata_;
+        }
+        if (now_ms < discovery_failed_until_ms_) {
+            return Error{ErrorCode::kUnavailable, "the provider's discovery failed a moment ago"};
+        }
     }
     std::string url = config_.issuer;
     if (url.ends_with('/')) {
@@ -149,6 +185,8 @@ Result<Provider::Metadata> Provider::Discover() {
     }
     auto reply = http_.Get(url + "/.well-known/openid-configuration");
     if (!reply) {
+        std::lock_guard lock(mutex_);
+        discovery_failed_until_ms_ = now_ms + kFailureBackoffMs;
         return reply.error();
     }
     boost::system::error_code error;
@@ -159,9 +197,11 @@ Result<Provider::Metadata> Provider::Discover() {
     metadata.jwks_uri = StringMember(document, "jwks_uri").value_or("");
     metadata.fetched_at_ms = now_ms;
     // OpenID Connect Discovery 4.3: the document must name exactly the issuer it was fetched for.
+    std::lock_guard lock(mutex_);
     if (reply->status != 200 || error || StringMember(document, "issuer") != config_.issuer ||
         !AllowedUrl(metadata.authorization_endpoint) || !AllowedUrl(metadata.token_endpoint) ||
         !AllowedUrl(metadata.jwks_uri)) {
+        discovery_failed_until_ms_ = now_ms + kFailureBackoffMs;
         return Error{ErrorCode::kUnavailable, "the provider's discovery document is unusable"};
     }
     metadata_ = metadata;
@@ -169,16 +209,19 @@ Result<Provider::Metadata> Provider::Discover() {
 }
 
 Result<std::shared_ptr<const KeySet>> Provider::Keys(const Metadata& metadata, bool unknown_kid) {
-    std::lock_guard lock(mutex_);
     const int64_t now_ms = clock_.NowMs();
-    const int64_t age_ms = now_ms - keys_fetched_at_ms_;
-    const bool stale = keys_ == nullptr || age_ms >= settings_.jwks_max_age_seconds * 1000;
-    const bool may_refetch = age_ms >= settings_.jwks_refetch_seconds * 1000;
-    if (!stale && !(unknown_kid && may_refetch)) {
-        return keys_;
+    {
+        std::lock_guard lock(mutex_);
+        const int64_t age_ms = now_ms - keys_fetched_at_ms_;
+        const bool stale = keys_ == nullptr || age_ms >= settings_.jwks_max_age_seconds * 1000;
+        const bool may_refetch = age_ms >= settings_.jwks_refetch_seconds * 1000;
+        if (!stale && !(unknown_kid && may_refetch)) {
+            return keys_;
+        }
+        // Claimed before the fetch (which runs without the lock): one refetch per interval.
+        ++key_fetches_;
+        keys_fetched_at_ms_ = now_ms;
     }
-    ++key_fetches_;
-    keys_fetched_at_ms_ = now_ms;
     auto reply = http_.Get(metadata.jwks_uri);
     if (!reply || reply->status != 200) {
         return Error{ErrorCode::kUnavailable, "the provider's keys could not be fetched"};
@@ -187,6 +230,7 @@ Result<std::shared_ptr<const KeySet>> Provider::Keys(const Metadata& metadata, b
     if (!parsed) {
         return Error{ErrorCode::kUnavailable, parsed.error().message};
     }
+    std::lock_guard lock(mutex_);
     keys_ = std::make_shared<const KeySet>(std::move(*parsed));
     return keys_;
 }

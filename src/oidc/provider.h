@@ -87,8 +87,12 @@ class Provider {
     HttpClient& http_;
     const Clock& clock_;
 
+    // After a failed discovery, callers are answered at once for this long.
+    static constexpr int64_t kFailureBackoffMs = 5000;
+
     mutable std::mutex mutex_;
     std::optional<Metadata> metadata_;          // GUARDED_BY(mutex_)
+    int64_t discovery_failed_until_ms_ = 0;     // GUARDED_BY(mutex_)
     std::shared_ptr<const KeySet> keys_;        // GUARDED_BY(mutex_)
     int64_t keys_fetched_at_ms_ = 0;            // GUARDED_BY(mutex_)
     int64_t key_fetches_ = 0;                   // GUARDED_BY(mutex_)

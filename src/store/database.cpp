@@ -20,6 +20,8 @@
 namespace beta500::store {
 namespace {
 
+constexpr int64_t kDayMs = 86'400'000;
+
 Error StorageError(const std::exception& error) {
     return Error{ErrorCode::kUnavailable, error.what()};
 }
@@ -823,11 +825,12 @@ Result<bool> Database::CreateSignInToken(const std::string& email, const std::st
             }
             Statement& insert = connection->Cached(
                 "INSERT INTO sign_in_tokens (token_hash, email, purpose, expires_at, "
-                "created_at, user_id, issuer, subject) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+                "created_at, user_id, issuer, subject, browser_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
             insert.Bind(1, token_hash).Bind(2, email).Bind(3, purpose).Bind(4, now_ms + ttl_ms)
                 .Bind(5, now_ms).Bind(6, binding.user_id);
             binding.issuer ? insert.Bind(7, *binding.issuer) : insert.BindNull(7);
             binding.subject ? insert.Bind(8, *binding.subject) : insert.BindNull(8);
+            binding.browser_hash ? insert.Bind(9, *binding.browser_hash) : insert.BindNull(9);
             insert.Run();
             InsertOutbox(*connection, email, mail, now_ms);
             created = true;
@@ -845,7 +848,7 @@ Result<std::optional<RedeemedToken>> Database::RedeemSignInToken(const std::stri
         // One UPDATE decides: only the first redemption finds used_at still NULL.
         Statement& redeem = connection->Cached(
             "UPDATE sign_in_tokens SET used_at = ?1 WHERE token_hash = ?2 AND purpose = ?3 "
-            "AND used_at IS NULL AND expires_at > ?1 RETURNING email, user_id, issuer, subject");
+            "AND used_at IS NULL AND expires_at > ?1 RETURNING email, user_id, issuer, subject, browser_hash");
         redeem.Bind(1, clock_.NowMs()).Bind(2, token_hash).Bind(3, purpose);
         std::optional<RedeemedToken> token;
         if (redeem.Step()) {
@@ -856,6 +859,9 @@ Result<std::optional<RedeemedToken>> Database::RedeemSignInToken(const std::stri
             if (!redeem.IsNull(2) && !redeem.IsNull(3)) {
                 token->binding.issuer = redeem.Text(2);
                 token->binding.subject = redeem.Text(3);
+            }
+            if (!redeem.IsNull(4)) {
+                token->binding.browser_hash = redeem.Text(4);
             }
         }
         redeem.Reset();
@@ -1244,19 +1250,42 @@ Result<int64_t> Database::CountSessionStarts(int64_t user_id, int64_t since_ms) 
 Result<std::vector<Spend>> Database::RecentSpenders(int64_t window_ms, int64_t week_ms, std::optional<int64_t> user_id) {
     try {
         auto connection = Read();
-        Statement& query = connection->Cached(
-            "SELECT a.user_id, SUM(CASE WHEN t.created_at >= ?1 THEN t.amount ELSE 0 END), SUM(t.amount) "
-            "FROM transfers t JOIN accounts a ON a.id = t.debit_account_id "
-            "WHERE t.created_at >= ?2 AND t.kind IN ('usage', 'capture') AND a.user_id IS NOT NULL "
-            "AND (?3 IS NULL OR a.user_id = ?3) GROUP BY a.user_id "
-            "HAVING SUM(CASE WHEN t.created_at >= ?1 THEN t.amount ELSE 0 END) > 0");
-        query.Bind(1, window_ms).Bind(2, week_ms).Bind(3, user_id);
+        ReadTransaction snapshot(*connection);
+        // The window from the journal (a short range of its time index); the week from the
+        // daily sums (whole days since the week began).
+        Statement& window = connection->Cached(
+            "SELECT a.user_id, SUM(t.amount) FROM transfers t JOIN accounts a ON a.id = t.debit_account_id "
+            "WHERE t.created_at >= ?1 AND t.kind IN ('usage', 'capture') AND a.user_id IS NOT NULL "
+            "AND (?2 IS NULL OR a.user_id = ?2) GROUP BY a.user_id");
+        window.Bind(1, window_ms).Bind(2, user_id);
         std::vector<Spend> spenders;
-        while (query.Step()) {
-            spenders.push_back(Spend{query.Int(0), query.Int(1), query.Int(2)});
+        while (window.Step()) {
+            spenders.push_back(Spend{window.Int(0), window.Int(1), 0});
         }
-        query.Reset();
+        window.Reset();
+        Statement& week = connection->Cached(
+            "SELECT COALESCE(SUM(d.amount), 0) FROM usage_daily d JOIN accounts a ON a.id = d.account_id "
+            "WHERE d.day_ms >= ? AND d.kind IN ('usage', 'capture') AND a.user_id = ?");
+        for (Spend& spend : spenders) {
+            week.Bind(1, week_ms - week_ms % kDayMs).Bind(2, spend.user_id);
+            week.Step();
+            spend.in_week = std::max(week.Int(0), spend.in_window);
+            week.Reset();
+        }
         return spenders;
+    } catch (const SqliteError& error) {
+        return StorageError(error);
+    }
+}
+
+Status Database::PurgeSignals(int64_t before_ms) {
+    try {
+        auto connection = OpenWriter();
+        connection
+            ->Cached("DELETE FROM fraud_signals WHERE id IN (SELECT id FROM fraud_signals WHERE created_at < ? "
+                     "LIMIT 100000)")
+            .Bind(1, before_ms).Run();
+        return Status::Ok();
     } catch (const SqliteError& error) {
         return StorageError(error);
     }
@@ -1266,10 +1295,10 @@ Result<double> Database::CohortWeeklySpend(int64_t week_ms) {
     try {
         auto connection = Read();
         Statement& query = connection->Cached(
-            "SELECT COALESCE(AVG(spent), 0) FROM (SELECT SUM(t.amount) AS spent FROM transfers t JOIN accounts a "
-            "ON a.id = t.debit_account_id WHERE t.created_at >= ? AND t.kind IN ('usage', 'capture') "
+            "SELECT COALESCE(AVG(spent), 0) FROM (SELECT SUM(d.amount) AS spent FROM usage_daily d JOIN accounts a "
+            "ON a.id = d.account_id WHERE d.day_ms >= ? AND d.kind IN ('usage', 'capture') "
             "AND a.user_id IS NOT NULL GROUP BY a.user_id)");
-        query.Bind(1, week_ms);
+        query.Bind(1, week_ms - week_ms % kDayMs);
         query.Step();
         const double average = static_cast<double>(query.Int(0));
         query.Reset();
@@ -1379,8 +1408,6 @@ Result<int64_t> Database::RiskScore(int64_t user_id) {
 }
 
 namespace {
-
-constexpr int64_t kDayMs = 86'400'000;
 
 // The start of the bucket holding `ms`; weeks start on Mondays (1970-01-05 was one).
 int64_t BucketOf(int64_t ms, int64_t bucket_ms) {

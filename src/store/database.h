@@ -159,6 +159,7 @@ struct TokenBinding {
     std::optional<int64_t> user_id;
     std::optional<std::string> issuer;
     std::optional<std::string> subject;
+    std::optional<std::string> browser_hash;  // the browser that may redeem it, if bound to one
 };
 
 struct RedeemedToken {
@@ -352,6 +353,8 @@ class Database {
     // `window_ms` and since `week_ms`; and the average weekly spend of everyone who spent in it.
     Result<std::vector<Spend>> RecentSpenders(int64_t window_ms, int64_t week_ms, std::optional<int64_t> user_id);
     Result<double> CohortWeeklySpend(int64_t week_ms);
+    // Drops signals older than `before_ms` (at most 100,000 a call).
+    Status PurgeSignals(int64_t before_ms);
     // Risk events: Record also adds the score to the user's risk score.
     Result<int64_t> RecordRiskEvent(std::optional<int64_t> user_id, const std::string& rule,
                                     const std::string& action, int64_t score, const std::string& evidence);

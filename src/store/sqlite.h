@@ -7,11 +7,14 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+
+#include "core/result.h"
 
 namespace beta500::store {
 
@@ -109,5 +112,18 @@ class ReadTransaction {
    private:
     Connection& connection_;
 };
+
+// Runs `body` holding `mutex`; a storage failure rolls back what `body` began and comes back
+// as kUnavailable. For stores that share one connection between callers.
+template <typename Body>
+auto LockedCall(std::mutex& mutex, Connection& connection, Body&& body) -> decltype(body()) {
+    std::lock_guard lock(mutex);
+    try {
+        return body();
+    } catch (const SqliteError& error) {
+        connection.RollbackIfOpen();
+        return Error{ErrorCode::kUnavailable, error.what()};
+    }
+}
 
 }  // namespace beta500::store

@@ -112,13 +112,7 @@ constexpr const char* kWatchColumns = "user_id, title_id, views, progress_percen
 
 template <typename Body>
 auto SqliteCatalogStore::Locked(Body&& body) -> decltype(body()) {
-    std::lock_guard lock(mutex_);
-    try {
-        return body();
-    } catch (const SqliteError& error) {
-        connection_->RollbackIfOpen();
-        return Error{ErrorCode::kUnavailable, error.what()};
-    }
+    return LockedCall(mutex_, *connection_, std::forward<Body>(body));
 }
 
 Result<std::vector<std::pair<catalog::UpsertOutcome, int64_t>>> SqliteCatalogStore::Upsert(const std::vector<Title>& titles,

@@ -12,13 +12,7 @@ constexpr const char* kColumns =
 
 template <typename Body>
 auto SqliteSessionStore::Locked(Body&& body) -> decltype(body()) {
-    std::lock_guard lock(mutex_);
-    try {
-        return body();
-    } catch (const SqliteError& error) {
-        connection_->RollbackIfOpen();
-        return Error{ErrorCode::kUnavailable, error.what()};
-    }
+    return LockedCall(mutex_, *connection_, std::forward<Body>(body));
 }
 
 std::vector<live::SessionRow> SqliteSessionStore::Rows(Statement& statement) {

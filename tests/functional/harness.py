@@ -95,10 +95,13 @@ class Server:
         self.process.send_signal(sig)
         return self.process.wait(timeout=timeout)
 
-    def connect(self, timeout=10):
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+    def connect(self, timeout=10, source=None):
+        """A connection to the server; `source` (a loopback address such as 127.0.0.2) stands for
+        another client."""
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout,
+                                          source_address=(source, 0) if source else None)
 
-    def request(self, method, path, body=None, token=None, key=None, headers=None, connection=None):
+    def request(self, method, path, body=None, token=None, key=None, headers=None, connection=None, source=None):
         all_headers = dict(headers or {})
         if token:
             all_headers["Authorization"] = "Bearer " + token
@@ -109,7 +112,7 @@ class Server:
             payload = body if isinstance(body, (bytes, str)) else json.dumps(body)
             all_headers.setdefault("Content-Type", "application/json")
         own = connection is None
-        connection = connection or self.connect()
+        connection = connection or self.connect(source=source)
         try:
             connection.request(method, path, body=payload, headers=all_headers)
             response = connection.getresponse()

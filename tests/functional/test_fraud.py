@@ -6,7 +6,6 @@ evidence and the admins' decisions are audited; failed sign-ins from one address
 127.0.0.x stand for different clients."""
 
 import asyncio
-import http.client
 import json
 import re
 import time
@@ -15,7 +14,7 @@ import uuid
 
 import websockets
 
-from harness import Response, Server
+from harness import Server
 
 ORIGIN = "http://127.0.0.1:8080"
 
@@ -36,20 +35,7 @@ class FraudTest(unittest.TestCase):
     # --- helpers ------------------------------------------------------------------------------
     def request(self, ip, method, path, body=None, headers=None):
         """A request from the loopback address `ip`."""
-        connection = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=10, source_address=(ip, 0))
-        try:
-            all_headers = dict(headers or {})
-            if isinstance(body, dict):
-                body = json.dumps(body)
-                all_headers["Content-Type"] = "application/json"
-            connection.request(method, path, body=body, headers=all_headers)
-            response = connection.getresponse()
-            lowered = {}
-            for name, value in response.getheaders():
-                lowered[name.lower()] = lowered[name.lower()] + ", " + value if name.lower() in lowered else value
-            return Response(response.status, lowered, response.read().decode())
-        finally:
-            connection.close()
+        return self.server.request(method, path, body, headers=headers, source=ip)
 
     def link_for(self, email):
         pattern = re.compile(r"to=\"?" + re.escape(email) + r".*?magic-link/callback\?token=([A-Za-z0-9_-]+)")

@@ -267,6 +267,31 @@ class OidcTest(unittest.TestCase):
         status, _, _, _ = browser.request("POST", f"{PUBLIC}/api/v1/auth/verify-email", form={"token": token})
         self.assertEqual(status, 400)
 
+    def test_a_verification_link_finishes_only_the_sign_in_of_its_own_browser(self):
+        self.invite("vic@example.com")
+        attacker = Browser(self.server)
+        status, _, _, _ = attacker.get(self.authorize_real(attacker, "unverified-vic"))
+        self.assertEqual(status, 200)
+        token = self.mailed_token("verify-email", "vic@example.com")
+        # The address's owner opens the mail in their own browser: nothing is linked.
+        victim = Browser(self.server)
+        before = self.counts()
+        status, _, body, _ = victim.request("POST", f"{PUBLIC}/api/v1/auth/verify-email", form={"token": token})
+        self.assertEqual(status, 403)
+        self.assertIn("Open this link where you signed in", body)
+        self.assertEqual(self.counts(), before)
+        self.assertEqual(self.query("SELECT COUNT(*) FROM identities WHERE subject = 'unverified-vic'"), [(0,)])
+
+    def test_an_unvouched_address_never_links_an_existing_account(self):
+        self.server.cli("users", "create", "--email", "wes@example.com")
+        browser = Browser(self.server)
+        status, _, body, _ = browser.get(self.authorize_real(browser, "unverified-wes"))
+        self.assertEqual(status, 200)  # the same page as ever
+        self.assertIn("Confirm your email address", body)
+        time.sleep(0.3)
+        self.assertNotIn("to=wes@example.com template=verification", "".join(self.server.log))
+        self.assertEqual(self.query("SELECT COUNT(*) FROM identities WHERE subject = 'unverified-wes'"), [(0,)])
+
     def mailed_token(self, path, email):
         pattern = re.compile(r"to=\"?" + re.escape(email) + r".*?/api/v1/auth/" + path + r"\?token=([A-Za-z0-9_-]+)")
         deadline = time.monotonic() + 5

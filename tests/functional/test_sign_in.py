@@ -270,6 +270,19 @@ class SignInTest(unittest.TestCase):
         # The new address signs in; the old one has no account any more.
         self.assertEqual(self.me(self.cookie_of(self.sign_in("kay.new@example.com"))).json["id"], me["id"])
 
+    def test_an_address_given_up_is_a_new_enrollment_for_its_next_owner(self):
+        self.invite("ann@example.com")
+        alice = self.cookie_of(self.sign_in("ann@example.com"))
+        alice_id = self.me(alice).json["id"]
+        self.change_email(alice, "ann2@example.com")
+        self.assertEqual(self.confirm(self.verification_link("ann2@example.com")).status, 200)
+        # The old address is invited again, for someone else: they get an account of their own.
+        self.invite("ann@example.com", credits=7)
+        carol = self.me(self.cookie_of(self.sign_in("ann@example.com"))).json
+        self.assertNotEqual(carol["id"], alice_id)
+        self.assertEqual(carol["email"], "ann@example.com")
+        self.assertEqual(self.me(alice).json["email"], "ann2@example.com")
+
     def test_tokens_work_only_for_their_purpose(self):
         self.invite("max@example.com")
         cookie = self.cookie_of(self.sign_in("max@example.com"))
@@ -281,8 +294,8 @@ class SignInTest(unittest.TestCase):
         self.assertEqual(self.redeem(verification).status, 400)
         self.assertEqual(self.confirm(sign_in_token).status, 400)
         # Both still work for their own purpose.
-        self.assertEqual(self.confirm(verification).status, 200)
         self.assertEqual(self.redeem(sign_in_token).status, 303)
+        self.assertEqual(self.confirm(verification).status, 200)
 
     def test_pages(self):
         for path, text in [("/signin", "Email me a sign-in link"), ("/", "Credits available")]:
