@@ -219,13 +219,7 @@ void WebRoutes::RecordHistory(const store::WebSession& session, HttpRequest&& re
             {422, "invalid_argument", "views: 0 to 100; progress_percent: 0 to 100; rating: 1 to 10"}, &request));
         return;
     }
-    auto title = deps_.catalog->Find(title_id);
-    if (!title) {
-        respond(Unavailable(request));
-        return;
-    }
-    if (!*title) {
-        respond(http::ProblemResponse({404, "not_found", "no title with this id"}, &request));
+    if (!TitleOr404(title_id, request, respond)) {
         return;
     }
     auto history = deps_.catalog->WatchesOf(session.user.id);
@@ -323,18 +317,23 @@ void WebRoutes::RefreshRecommendations(const store::WebSession& session, HttpReq
            });
 }
 
-void WebRoutes::TitleDetail(const store::WebSession&, HttpRequest&& request, Respond respond) {
-    const auto id = ParseId(request.params.at("id"));
+std::optional<catalog::Title> WebRoutes::TitleOr404(std::optional<int64_t> id, const HttpRequest& request,
+                                                    const Respond& respond) {
     auto title = id ? deps_.catalog->Find(*id) : Result<std::optional<catalog::Title>>(std::nullopt);
     if (!title) {
         respond(Unavailable(request));
-        return;
+        return std::nullopt;
     }
     if (!*title) {
         respond(http::ProblemResponse({404, "not_found", "no title with this id"}, &request));
-        return;
     }
-    respond(http::Json(200, json::serialize(catalog::TitleToJson(**title))));
+    return *title;
+}
+
+void WebRoutes::TitleDetail(const store::WebSession&, HttpRequest&& request, Respond respond) {
+    if (const auto title = TitleOr404(ParseId(request.params.at("id")), request, respond)) {
+        respond(http::Json(200, json::serialize(catalog::TitleToJson(*title))));
+    }
 }
 
 }  // namespace beta500::api

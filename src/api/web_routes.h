@@ -79,6 +79,9 @@ class WebRoutes {
     void RefreshRecommendations(const store::WebSession& session, http::HttpRequest&& request,
                                 http::Respond respond);
     void TitleDetail(const store::WebSession& session, http::HttpRequest&& request, http::Respond respond);
+    // The title, or nothing with the answer (404, 503) already given.
+    std::optional<catalog::Title> TitleOr404(std::optional<int64_t> id, const http::HttpRequest& request,
+                                             const http::Respond& respond);
 
     // Mailed single-use tokens (sign-in links and verification links): MailToken stores the
     // token's hash with its binding and queues the mail whose link is public_url + path +

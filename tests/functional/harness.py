@@ -153,17 +153,28 @@ class LedgerFixture:
                                    token=self.service).json
 
 
+def mailed_tokens(server, path, email):
+    """The tokens of every link to `path` (e.g. "magic-link/callback", "verify-email") the log
+    mail transport printed for `email`, oldest first."""
+    pattern = re.compile(r"to=\"?" + re.escape(email) + r".*?/api/v1/auth/" + path + r"\?token=([A-Za-z0-9_-]+)")
+    return pattern.findall("".join(server.log))
+
+
+def mailed_token(server, path, email, before=0, timeout=5):
+    """The newest such token once more than `before` were mailed."""
+    deadline = time.monotonic() + timeout
+    while len(mailed_tokens(server, path, email)) <= before:
+        assert time.monotonic() < deadline, f"no {path} link was mailed to {email}"
+        time.sleep(0.02)
+    return mailed_tokens(server, path, email)[-1]
+
+
 def sign_in(server, email):
     """Signs `email` in with a magic link (the server must run with the log mail transport and
     allow at once a new link: BETA500_AUTH_SIGN_IN_RESEND_SECONDS=0); returns (cookie, csrf)."""
-    pattern = re.compile(r"to=\"?" + re.escape(email) + r".*?magic-link/callback\?token=([A-Za-z0-9_-]+)")
-    before = len(pattern.findall("".join(server.log)))
+    before = len(mailed_tokens(server, "magic-link/callback", email))
     assert server.request("POST", "/api/v1/auth/magic-link", {"email": email}).status == 202
-    deadline = time.monotonic() + 5
-    while len(pattern.findall("".join(server.log))) == before:
-        assert time.monotonic() < deadline, f"no sign-in link was mailed to {email}"
-        time.sleep(0.02)
-    token = pattern.findall("".join(server.log))[-1]
+    token = mailed_token(server, "magic-link/callback", email, before)
     signed_in = server.request("POST", "/api/v1/auth/magic-link/callback", f"token={token}",
                                headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert signed_in.status == 303, signed_in

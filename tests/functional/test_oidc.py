@@ -15,7 +15,7 @@ import unittest
 import urllib.parse
 import uuid
 
-from harness import Server
+from harness import Server, mailed_token
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROVIDERS_DIR = os.path.join(HERE, "..", "oidc")
@@ -250,7 +250,7 @@ class OidcTest(unittest.TestCase):
         self.assertIn("Confirm your email address", body)
         self.assertIsNone(browser.session_cookie())
         self.assertEqual(self.counts(), before)
-        token = self.mailed_token("verify-email", "cy@example.com")
+        token = mailed_token(self.server, "verify-email", "cy@example.com")
         # The link opens a button page; the POST proves the address and finishes the sign-in.
         status, _, body, _ = browser.get(f"{PUBLIC}/api/v1/auth/verify-email?token={token}")
         self.assertEqual(status, 200)
@@ -272,7 +272,7 @@ class OidcTest(unittest.TestCase):
         attacker = Browser(self.server)
         status, _, _, _ = attacker.get(self.authorize_real(attacker, "unverified-vic"))
         self.assertEqual(status, 200)
-        token = self.mailed_token("verify-email", "vic@example.com")
+        token = mailed_token(self.server, "verify-email", "vic@example.com")
         # The address's owner opens the mail in their own browser: nothing is linked.
         victim = Browser(self.server)
         before = self.counts()
@@ -291,16 +291,6 @@ class OidcTest(unittest.TestCase):
         time.sleep(0.3)
         self.assertNotIn("to=wes@example.com template=verification", "".join(self.server.log))
         self.assertEqual(self.query("SELECT COUNT(*) FROM identities WHERE subject = 'unverified-wes'"), [(0,)])
-
-    def mailed_token(self, path, email):
-        pattern = re.compile(r"to=\"?" + re.escape(email) + r".*?/api/v1/auth/" + path + r"\?token=([A-Za-z0-9_-]+)")
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            found = pattern.findall("".join(self.server.log))
-            if found:
-                return found[-1]
-            time.sleep(0.05)
-        raise AssertionError(f"no {path} link was mailed to {email}")
 
     def test_failed_grant_leaves_no_user_and_the_invitation_open(self):
         self.invite("dee@example.com", credits=30)
