@@ -31,6 +31,26 @@ HttpResponse SignInFailed() {
     return Page(400, "Sign-in did not work", "Start again from the <a href=\"/signin\">sign-in page</a>.");
 }
 
+// A provider's `name`, kept printable and at most kDisplayNameBytesMax bytes (cut at a UTF-8
+// character boundary).
+constexpr size_t kDisplayNameBytesMax = 100;
+std::string DisplayName(std::string_view name) {
+    std::string out;
+    for (char ch : name) {
+        if (static_cast<unsigned char>(ch) >= 0x20 && ch != 0x7f) {
+            out.push_back(ch);
+        }
+    }
+    if (out.size() > kDisplayNameBytesMax) {
+        size_t cut = kDisplayNameBytesMax;
+        while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) {
+            --cut;
+        }
+        out.resize(cut);
+    }
+    return out;
+}
+
 HttpResponse SignInUnavailable() {
     return Page(503, "Sign-in is unavailable", "Try again in a moment, or sign in with an email link.");
 }
@@ -176,7 +196,8 @@ void WebRoutes::OidcSignIn(const Client& client, const oidc::Claims& claims, con
         return;
     }
     if (claims.email_verified) {
-        SignIn(client, email, ledger::Identity{issuer, claims.subject}, fail, respond, return_to);
+        SignIn(client, email, ledger::Identity{issuer, claims.subject}, fail, respond, return_to,
+               DisplayName(claims.name));
         return;
     }
     // The provider does not vouch for the address: the person proves it by following a mailed

@@ -412,6 +412,7 @@ class Api::Routes {
                 {"role", user.role},
                 {"status", user.status},
                 {"email_verified", user.email_verified},
+                {"display_name", user.display_name},
                 {"enrolled_at", OptionalTime(user.enrolled_at_ms)},
                 {"created_at", FormatRfc3339(user.created_at_ms)}};
     }

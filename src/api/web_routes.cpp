@@ -482,7 +482,7 @@ void WebRoutes::Failed(const HttpRequest& request) {
 }
 
 void WebRoutes::SignIn(const Client& client, const std::string& email, std::optional<ledger::Identity> identity,
-                       std::function<void()> fail, Respond respond, std::string return_to) {
+                       std::function<void()> fail, Respond respond, std::string return_to, std::string display_name) {
     auto user = deps_.database.FindUserByEmail(email);
     if (!user) {
         fail();
@@ -512,7 +512,7 @@ void WebRoutes::SignIn(const Client& client, const std::string& email, std::opti
     // its user moved to another) is never answered with an earlier enrollment's user.
     const std::string key = "enroll:" + RandomToken(kTokenBytes);
     deps_.writer.Submit(
-        ledger::Request{ledger::Enroll{email, std::move(identity)}, "system:enrollment", key},
+        ledger::Request{ledger::Enroll{email, std::move(identity), std::move(display_name)}, "system:enrollment", key},
         [this, client, fail = std::move(fail), respond = std::move(respond),
          return_to = std::move(return_to)](ledger::Response answer) {
             deps_.blocking.Post([this, client, fail, respond, return_to, answer = std::move(answer)] {
@@ -568,6 +568,7 @@ void WebRoutes::Me(const store::WebSession& session, HttpRequest&&, Respond resp
                                 {"id", std::to_string(user.id)},
                                 {"email", user.email},
                                 {"email_verified", user.email_verified},
+                                {"display_name", user.display_name},
                                 {"role", user.role},
                                 {"status", user.status},
                                 {"enrolled_at", OptionalTime(user.enrolled_at_ms)},

@@ -45,8 +45,10 @@ class WebRoutes {
     // Signs in the person with this proven address (and provider identity, if any): an
     // existing user, or an enrollment through the ledger writer; answers with the session
     // cookie and a redirect to `return_to`, or a page saying why not. Calls `fail` on our errors.
+    // `display_name` (a provider's `name`) names a new user, or one without a name.
     void SignIn(const Client& client, const std::string& email, std::optional<ledger::Identity> identity,
-                std::function<void()> fail, http::Respond respond, std::string return_to = "/");
+                std::function<void()> fail, http::Respond respond, std::string return_to = "/",
+                std::string display_name = "");
     // Checks the fraud rules for a sign-in, creates the session and answers with its cookie (and
     // a device cookie if the browser has none); calls `fail` if it cannot.
     void StartSession(const Client& client, int64_t user_id, const std::function<void()>& fail,

@@ -122,6 +122,7 @@ std::string CanonicalRequest(const Operation& operation) {
                 if (op.identity) {
                     Put(out, op.identity->issuer), Put(out, op.identity->subject);
                 }
+                Put(out, op.display_name);
             } else if constexpr (std::is_same_v<T, Meter>) {
                 Put(out, op.hold_id), Put(out, op.total), Put(out, op.reserve);
                 Put(out, op.ttl_seconds), Put(out, op.final ? 1 : 0);

@@ -185,6 +185,7 @@ struct Identity {
 struct Enroll {
     std::string email;
     std::optional<Identity> identity;
+    std::string display_name;  // the provider's `name`: set on a new user, or on one without a name
 };
 
 using Operation =

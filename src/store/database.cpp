@@ -777,11 +777,12 @@ Result<InvitationChange> Database::ResendInvitation(int64_t id, const QueuedMail
 
 namespace {
 
-constexpr const char* kUserColumns = "id, email, role, status, email_verified, enrolled_at, created_at";
+constexpr const char* kUserColumns =
+    "id, email, role, status, email_verified, enrolled_at, created_at, display_name";
 
 User ReadUser(const Statement& row, int c) {
     return User{row.Int(c),          row.Text(c + 1),     row.Text(c + 2), row.Text(c + 3),
-                row.Int(c + 4) != 0, OptionalInt(row, c + 5), row.Int(c + 6)};
+                row.Int(c + 4) != 0, OptionalInt(row, c + 5), row.Int(c + 6), row.Text(c + 7)};
 }
 
 // last_seen_at is written at most this often (a read per request stays a read).
@@ -1034,7 +1035,7 @@ Result<std::optional<WebSession>> Database::FindSession(const std::string& token
             auto connection = Read();
             Statement& query = connection->Cached(
                 std::string("SELECT s.id, s.csrf_token, s.created_at, s.last_seen_at, ") +
-                "u.id, u.email, u.role, u.status, u.email_verified, u.enrolled_at, u.created_at "
+                "u.id, u.email, u.role, u.status, u.email_verified, u.enrolled_at, u.created_at, u.display_name "
                 "FROM web_sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? "
                 "AND s.revoked_at IS NULL AND s.last_seen_at > ? AND s.created_at > ?");
             query.Bind(1, token_hash).Bind(2, now_ms - idle_ms).Bind(3, now_ms - absolute_ms);

@@ -131,6 +131,7 @@ struct User {
     bool email_verified = false;
     std::optional<int64_t> enrolled_at_ms;
     int64_t created_at_ms = 0;
+    std::string display_name;  // from the OpenID provider's `name`, if one gave it
 };
 
 struct AuditEntry {

@@ -213,6 +213,10 @@ Result<ledger::Enrollment> SqliteLedgerStore::Enroll(const ledger::Enroll& op, i
             }
         }
         auto link = [&] {
+            if (!op.display_name.empty()) {
+                connection_->Cached("UPDATE users SET display_name = ? WHERE id = ? AND display_name = ''")
+                    .Bind(1, op.display_name).Bind(2, enrollment.user_id).Run();
+            }
             if (op.identity) {
                 connection_
                     ->Cached("INSERT INTO identities (issuer, subject, user_id, email, created_at) "

@@ -204,6 +204,7 @@ class OidcTest(unittest.TestCase):
         me = self.assert_signed_in(browser, self.authorize_real(browser, "ada"))
         self.assertEqual(me["email"], "ada@example.com")
         self.assertTrue(me["email_verified"])
+        self.assertEqual(me["display_name"], "ada")  # the provider's `name`
         issuer = self.urls["real"]
         self.assertEqual(self.query("SELECT COUNT(*) FROM identities WHERE issuer = ? AND subject = 'ada'",
                                     issuer), [(1,)])
