@@ -61,6 +61,11 @@ std::string WebRoutes::LoginCookieName() const { return sessions_.secure() ? "__
 std::string WebRoutes::VerifyCookieName() const { return sessions_.secure() ? "__Host-b5_verify" : "b5_verify"; }
 
 void WebRoutes::OidcLogin(HttpRequest&& request, Respond respond) {
+    // A client over its limit of failed sign-ins starts no new ones either.
+    if (deps_.fraud != nullptr && deps_.fraud->IpThrottled(request.remote_address)) {
+        respond(TooManyPage());
+        return;
+    }
     oidc::Provider* provider = providers_->Find(request.params.at("provider"));
     if (provider == nullptr) {
         respond(Page(404, "Unknown sign-in provider", "Choose one on the <a href=\"/signin\">sign-in page</a>."));

@@ -219,7 +219,6 @@ Result<std::shared_ptr<const KeySet>> Provider::Keys(const Metadata& metadata, b
             return keys_;
         }
         // Claimed before the fetch (which runs without the lock): one refetch per interval.
-        ++key_fetches_;
         keys_fetched_at_ms_ = now_ms;
     }
     auto reply = http_.Get(metadata.jwks_uri);
@@ -233,11 +232,6 @@ Result<std::shared_ptr<const KeySet>> Provider::Keys(const Metadata& metadata, b
     std::lock_guard lock(mutex_);
     keys_ = std::make_shared<const KeySet>(std::move(*parsed));
     return keys_;
-}
-
-int64_t Provider::key_fetches() const {
-    std::lock_guard lock(mutex_);
-    return key_fetches_;
 }
 
 Result<std::string> Provider::AuthorizationUrl(const LoginSecrets& secrets) {

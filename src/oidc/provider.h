@@ -66,9 +66,6 @@ class Provider {
     // says which, for the log); kUnavailable: the provider could not be reached.
     Result<Claims> Redeem(const std::string& code, const LoginSecrets& secrets);
 
-    // How many times the keys were fetched (for metrics and tests).
-    int64_t key_fetches() const;
-
    private:
     struct Metadata {
         std::string authorization_endpoint;
@@ -95,7 +92,6 @@ class Provider {
     int64_t discovery_failed_until_ms_ = 0;     // GUARDED_BY(mutex_)
     std::shared_ptr<const KeySet> keys_;        // GUARDED_BY(mutex_)
     int64_t keys_fetched_at_ms_ = 0;            // GUARDED_BY(mutex_)
-    int64_t key_fetches_ = 0;                   // GUARDED_BY(mutex_)
 };
 
 // The configured providers, by name.

@@ -148,6 +148,8 @@ class FraudTest(unittest.TestCase):
         self.assertIn("retry-after", throttled.headers)
         asked = self.request("127.0.0.3", "POST", "/api/v1/auth/magic-link", {"email": "who@example.com"})
         self.assertEqual((asked.status, asked.json["code"]), (429, "too_many_requests"))
+        # Nor does it start a provider sign-in.
+        self.assertEqual(self.request("127.0.0.3", "GET", "/api/v1/auth/oidc/google/login").status, 429)
         # Another address is not affected.
         self.assertEqual(self.request("127.0.0.4", "POST", "/api/v1/auth/magic-link/callback",
                                       "token=" + "x" * 43, form).status, 400)
