@@ -152,8 +152,8 @@ void WebRoutes::Search(const store::WebSession& session, HttpRequest&& request, 
                                 "query: 1 to " + std::to_string(catalog::kQueryBytesMax) + " bytes of text"};
     } else if (search.limit < 1 || search.limit > catalog::kSearchLimitMax) {
         problem = http::Problem{422, "invalid_argument", "limit: 1 to " + std::to_string(catalog::kSearchLimitMax)};
-    } else if (search.offset < 0 || search.offset > 1000) {
-        problem = http::Problem{422, "invalid_argument", "offset: 0 to 1000"};
+    } else if (search.offset < 0 || search.offset > catalog::kSearchOffsetMax) {
+        problem = http::Problem{422, "invalid_argument", "offset: 0 to " + std::to_string(catalog::kSearchOffsetMax)};
     } else if (search.decade && (*search.decade % 10 != 0 || *search.decade < 1870 || *search.decade > 2100)) {
         problem = http::Problem{422, "invalid_argument", "decade: a year ending in 0, e.g. 1990"};
     }
@@ -222,13 +222,12 @@ void WebRoutes::RecordHistory(const store::WebSession& session, HttpRequest&& re
     if (!TitleOr404(title_id, request, respond)) {
         return;
     }
-    auto history = deps_.catalog->WatchesOf(session.user.id);
-    if (!history) {
+    auto holds = deps_.catalog->HistoryHolds(session.user.id, title_id);
+    if (!holds) {
         respond(Unavailable(request));
         return;
     }
-    const bool known = std::any_of(history->begin(), history->end(), [&](const auto& w) { return w.title_id == title_id; });
-    if (!known && static_cast<int64_t>(history->size()) >= kHistoryTitlesMax) {
+    if (!holds->second && holds->first >= kHistoryTitlesMax) {
         respond(http::ProblemResponse(
             {422, "history_full", "a history holds at most " + std::to_string(kHistoryTitlesMax) + " titles"}, &request));
         return;

@@ -473,9 +473,10 @@ class Api::Routes {
         respond(http::Json(200, json::serialize(body)));
     }
 
+    // Sets the user's status; a suspension ends their live sessions for `reason` (4011).
     void SetStatus(const Caller& caller, const HttpRequest& request, const Respond& respond,
-                   const std::string& status, std::optional<int64_t> user_id = std::nullopt) {
-        const auto id = user_id ? user_id : PathId(request, "id");
+                   const std::string& status, std::optional<int64_t> id,
+                   live::EndReason reason = live::EndReason::kAdminTerminated) {
         auto change = id ? deps_.database.SetUserStatus(*id, status, caller.actor())
                          : Result<store::StatusChange>(store::StatusChange::kNotFound);
         if (!change) {
@@ -488,8 +489,7 @@ class Api::Routes {
         }
         if (status == "suspended" && deps_.live) {
             // Suspension stops metered use at once: live sessions end as blocked.
-            deps_.live->EndUserSessions(*id, user_id ? live::EndReason::kFraudBlocked : live::EndReason::kAdminTerminated,
-                                        live::kCloseBlocked);
+            deps_.live->EndUserSessions(*id, reason, live::kCloseBlocked);
         }
         auto user = deps_.database.FindUser(*id);
         if (!user || !*user) {
@@ -588,10 +588,10 @@ class Api::Routes {
 
     // Both are safe to repeat: setting the status a user already has changes nothing.
     void SuspendUser(Caller caller, HttpRequest&& request, Respond respond) {
-        SetStatus(caller, request, respond, "suspended");
+        SetStatus(caller, request, respond, "suspended", PathId(request, "id"));
     }
     void ReactivateUser(Caller caller, HttpRequest&& request, Respond respond) {
-        SetStatus(caller, request, respond, "active");
+        SetStatus(caller, request, respond, "active", PathId(request, "id"));
     }
 
     // Usage analytics: `from` and `to` (RFC 3339; default the last 30 days), `group` (hour, day or
@@ -817,7 +817,7 @@ class Api::Routes {
         if (event->status == "open" && !Decide(caller, request, respond, *event, event_status)) {
             return;
         }
-        SetStatus(caller, request, respond, user_status, event->user_id);
+        SetStatus(caller, request, respond, user_status, event->user_id, live::EndReason::kFraudBlocked);
     }
 
     void ListAudit(Caller, HttpRequest&& request, Respond respond) {

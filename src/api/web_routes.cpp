@@ -329,11 +329,8 @@ void WebRoutes::LiveDubbing(HttpRequest&& request, Respond respond) {
 void WebRoutes::SignInPage(HttpRequest&&, Respond respond) {
     std::string buttons;
     for (const auto& provider : providers_->all()) {
-        std::string label;
-        for (char ch : provider->config().display_name.empty() ? provider->config().name
-                                                               : provider->config().display_name) {
-            label += ch == '<' ? "&lt;" : ch == '>' ? "&gt;" : ch == '&' ? "&amp;" : ch == '"' ? "&quot;" : std::string(1, ch);
-        }
+        const std::string label = mail::EscapeHtml(
+            provider->config().display_name.empty() ? provider->config().name : provider->config().display_name);
         buttons += "<p><a class=\"provider\" href=\"/api/v1/auth/oidc/" + provider->config().name +
                    "/login\">Sign in with " + label + "</a></p>\n";
     }

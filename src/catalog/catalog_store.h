@@ -61,6 +61,8 @@ class CatalogStore {
     // Adds a view (views_delta), raises progress, sets the rating if given.
     virtual Status RecordWatch(const Watch& watch) = 0;
     virtual Result<std::vector<Watch>> WatchesOf(int64_t user_id) = 0;
+    // How many titles the user's history holds, and whether `title_id` is one of them.
+    virtual Result<std::pair<int64_t, bool>> HistoryHolds(int64_t user_id, int64_t title_id) = 0;
     // Every watch, in (user, title) order (the recommender's training input).
     virtual Result<std::vector<Watch>> AllWatches() = 0;
 };

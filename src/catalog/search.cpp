@@ -25,7 +25,6 @@ constexpr Xapian::valueno kGenreSlot = 3;
 constexpr Xapian::valueno kDecadeSlot = 4;
 // How much the popularity prior weighs against BM25 (whose weights are around 1-20).
 constexpr double kPopularityWeight = 0.4;
-constexpr int64_t kOffsetMax = 1000;
 constexpr size_t kLikeTerms = 16;
 constexpr size_t kBuildPage = 2000;
 constexpr const char* kNoGenre = "(none)";
@@ -443,7 +442,7 @@ Result<SearchResult> XapianSearch::Search(const SearchRequest& request) const {
         return Error{ErrorCode::kUnavailable, "the search index is being built"};
     }
     const int64_t limit = std::clamp<int64_t>(request.limit, 1, kSearchLimitMax);
-    const int64_t offset = std::clamp<int64_t>(request.offset, 0, kOffsetMax);
+    const int64_t offset = std::clamp<int64_t>(request.offset, 0, kSearchOffsetMax);
     for (int attempt = 0;; ++attempt) {
         try {
             Xapian::Database& database = *ThreadReader().database;

@@ -24,11 +24,12 @@
 namespace beta500::catalog {
 
 inline constexpr int64_t kSearchLimitMax = 50;
+inline constexpr int64_t kSearchOffsetMax = 1000;
 
 struct SearchRequest {
     std::string query;
     int64_t limit = 10;   // 1..kSearchLimitMax
-    int64_t offset = 0;   // 0..1000
+    int64_t offset = 0;   // 0..kSearchOffsetMax
     std::optional<std::string> genre;    // a facet the person picked
     std::optional<int64_t> decade;       // e.g. 1990
 };

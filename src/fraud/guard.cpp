@@ -10,6 +10,12 @@ namespace {
 
 constexpr int64_t kWeekMs = 7 * 24 * 3600 * 1000LL;
 
+void Merge(Verdict& into, Verdict&& one) {
+    into.blocked = into.blocked || one.blocked;
+    into.suspended = into.suspended || one.suspended;
+    into.hits.insert(into.hits.end(), std::make_move_iterator(one.hits.begin()), std::make_move_iterator(one.hits.end()));
+}
+
 }  // namespace
 
 Guard::Guard(const Config& config, store::Database& database, const Clock& clock, obs::Registry& metrics,
@@ -120,11 +126,8 @@ Verdict Guard::OnSignIn(int64_t user_id, const std::string& ip, const std::strin
         if (!accounts) {
             continue;
         }
-        Verdict one = Apply(user_id, CheckCount(rule, settings, *accounts,
-                                                std::string(rule == Rule::kAccountsPerIp ? "ip " : "device ") + key));
-        verdict.blocked = verdict.blocked || one.blocked;
-        verdict.suspended = verdict.suspended || one.suspended;
-        verdict.hits.insert(verdict.hits.end(), one.hits.begin(), one.hits.end());
+        Merge(verdict, Apply(user_id, CheckCount(rule, settings, *accounts,
+                                                 std::string(rule == Rule::kAccountsPerIp ? "ip " : "device ") + key)));
     }
     return verdict;
 }
@@ -165,7 +168,7 @@ Verdict Guard::Burn(const std::vector<store::Spend>& spenders) {
     if (!settings.enabled || spenders.empty()) {
         return verdict;
     }
-    auto cohort_week = database_.CohortWeeklySpend(clock_.NowMs() - kWeekMs);
+    auto cohort_week = CohortWeek();
     if (!cohort_week) {
         return verdict;
     }
@@ -173,13 +176,25 @@ Verdict Guard::Burn(const std::vector<store::Spend>& spenders) {
     const double windows_per_week = static_cast<double>(kWeekMs) / static_cast<double>(settings.window_seconds * 1000);
     for (const store::Spend& spend : spenders) {
         const double own = static_cast<double>(spend.in_week - spend.in_window) / windows_per_week;
-        auto one = Apply(spend.user_id, CheckBurn(settings, config_.burn_velocity_multiplier, spend.in_window, own,
-                                                  *cohort_week / windows_per_week));
-        verdict.blocked = verdict.blocked || one.blocked;
-        verdict.suspended = verdict.suspended || one.suspended;
-        verdict.hits.insert(verdict.hits.end(), one.hits.begin(), one.hits.end());
+        Merge(verdict, Apply(spend.user_id, CheckBurn(settings, config_.burn_velocity_multiplier, spend.in_window,
+                                                      own, *cohort_week / windows_per_week)));
     }
     return verdict;
+}
+
+Result<double> Guard::CohortWeek() {
+    const int64_t now_ms = clock_.NowMs();
+    std::lock_guard lock(cohort_mutex_);
+    // Everyone's week moves slowly: a charged call reads the figure at most once a minute.
+    if (!cohort_at_ms_ || now_ms - *cohort_at_ms_ >= kCohortRefreshMs) {
+        auto fresh = database_.CohortWeeklySpend(now_ms - kWeekMs);
+        if (!fresh) {
+            return fresh.error();
+        }
+        cohort_week_ = *fresh;
+        cohort_at_ms_ = now_ms;
+    }
+    return cohort_week_;
 }
 
 Verdict Guard::OnSpend(int64_t user_id) {

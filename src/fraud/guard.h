@@ -57,6 +57,9 @@ class Guard {
     Verdict Apply(std::optional<int64_t> user_id, std::optional<Hit> hit);
     int64_t Since(int64_t window_seconds) const;
     Verdict Burn(const std::vector<store::Spend>& spenders);
+    // The cohort's average weekly spend, read again when a minute old.
+    Result<double> CohortWeek();
+    static constexpr int64_t kCohortRefreshMs = 60'000;
 
     const Config::Fraud config_;
     store::Database& database_;
@@ -66,6 +69,9 @@ class Guard {
     const std::function<void(int64_t)> end_sessions_;
     // When each (rule, user) last wrote a risk event: a rule that keeps hitting writes one event
     // per window, though its action applies every time.
+    std::mutex cohort_mutex_;
+    std::optional<int64_t> cohort_at_ms_;  // GUARDED_BY(cohort_mutex_)
+    double cohort_week_ = 0;               // GUARDED_BY(cohort_mutex_)
     std::mutex recorded_mutex_;
     std::map<std::pair<int, int64_t>, int64_t> recorded_;  // GUARDED_BY(recorded_mutex_)
 };

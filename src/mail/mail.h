@@ -36,6 +36,8 @@ std::string FormatMessage(const Mail& mail, const std::string& from, int64_t now
 
 // The bare address inside "Name <address>" (or the text itself).
 std::string AddressOf(const std::string& mailbox);
+// Text made safe inside HTML (& < > " ').
+std::string EscapeHtml(std::string_view text);
 
 class Transport {
    public:

@@ -40,20 +40,6 @@ constexpr std::array<Template, 5> kTemplates = {{
      "<p>This is a test mail from Beta 500, sent at {{sent_at}}.</p>"},
 }};
 
-std::string EscapeHtml(std::string_view text) {
-    std::string out;
-    for (char ch : text) {
-        switch (ch) {
-            case '&': out += "&amp;"; break;
-            case '<': out += "&lt;"; break;
-            case '>': out += "&gt;"; break;
-            case '"': out += "&quot;"; break;
-            case '\'': out += "&#39;"; break;
-            default: out.push_back(ch);
-        }
-    }
-    return out;
-}
 
 Result<std::string> Fill(std::string_view text, const std::map<std::string, std::string>& variables,
                          bool html) {
@@ -79,6 +65,21 @@ Result<std::string> Fill(std::string_view text, const std::map<std::string, std:
 }
 
 }  // namespace
+
+std::string EscapeHtml(std::string_view text) {
+    std::string out;
+    for (char ch : text) {
+        switch (ch) {
+            case '&': out += "&amp;"; break;
+            case '<': out += "&lt;"; break;
+            case '>': out += "&gt;"; break;
+            case '"': out += "&quot;"; break;
+            case '\'': out += "&#39;"; break;
+            default: out.push_back(ch);
+        }
+    }
+    return out;
+}
 
 bool ValidAddress(std::string_view address) {
     constexpr size_t kAddressBytesMax = 254;  // RFC 5321 path limit less the angle brackets

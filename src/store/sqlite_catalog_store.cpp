@@ -232,6 +232,18 @@ Result<std::vector<Watch>> SqliteCatalogStore::WatchesOf(int64_t user_id) {
     });
 }
 
+Result<std::pair<int64_t, bool>> SqliteCatalogStore::HistoryHolds(int64_t user_id, int64_t title_id) {
+    return Locked([&]() -> Result<std::pair<int64_t, bool>> {
+        Statement& query = connection_->Cached(
+            "SELECT COUNT(*), COALESCE(SUM(title_id = ?2), 0) FROM watch_history WHERE user_id = ?1");
+        query.Bind(1, user_id).Bind(2, title_id);
+        query.Step();
+        const std::pair<int64_t, bool> holds{query.Int(0), query.Int(1) != 0};
+        query.Reset();
+        return holds;
+    });
+}
+
 Result<std::vector<Watch>> SqliteCatalogStore::AllWatches() {
     return Locked([&]() -> Result<std::vector<Watch>> {
         Statement& watches = connection_->Cached(std::string("SELECT ") + kWatchColumns +

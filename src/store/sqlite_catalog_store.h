@@ -23,6 +23,7 @@ class SqliteCatalogStore final : public catalog::CatalogStore {
     Result<int64_t> Count() override;
     Status RecordWatch(const catalog::Watch& watch) override;
     Result<std::vector<catalog::Watch>> WatchesOf(int64_t user_id) override;
+    Result<std::pair<int64_t, bool>> HistoryHolds(int64_t user_id, int64_t title_id) override;
     Result<std::vector<catalog::Watch>> AllWatches() override;
 
    private:

@@ -4,6 +4,7 @@ and cached recommendations are free, a refresh is charged, watched titles never 
 admins import (JSON and CSV, with a report per row) and edit titles, which search finds at once."""
 
 import os
+import sqlite3
 import time
 import unittest
 import uuid
@@ -60,7 +61,7 @@ class AiTest(unittest.TestCase):
         self.assertEqual(first.json["total"], 5)
         self.assertEqual(sum(f["count"] for f in first.json["facets"]["genre"]), 5)
         self.assertIn("genre: Thriller/Suspense", first.json["understood"])
-        self.assertEqual(first.json["charge"]["amount"] if "amount" in first.json["charge"] else 1, 1)
+        self.assertEqual(first.json["charge"]["amount"], 1)
         self.assertEqual(self.available(me), 9)
         again = self.search(me, "thrillers from the 90s rated above 8", key=key)
         self.assertEqual(again.status, 200)
@@ -90,6 +91,14 @@ class AiTest(unittest.TestCase):
         no_key = self.server.request("POST", "/api/v1/search", {"query": "a"}, headers=rich)
         self.assertEqual(no_key.status, 400)
         self.assertEqual(self.available(rich), 5)
+        # At the edges: a 500-byte query, 50 hits, offset 1000 and the 1990s are accepted (and charged).
+        for body in [{"query": "x" * 500}, {"query": "love", "limit": 50}, {"query": "love", "offset": 1000},
+                     {"query": "love", "decade": 1990}]:
+            answer = self.server.request("POST", "/api/v1/search", body, headers=rich, key=str(uuid.uuid4()))
+            self.assertEqual(answer.status, 200, body)
+        self.assertEqual(self.server.request("POST", "/api/v1/search", {"query": "love", "offset": 1001},
+                                             headers=rich, key=str(uuid.uuid4())).status, 422)
+        self.assertEqual(self.available(rich), 1)
 
     def test_suggestions_are_free(self):
         me = self.person(1)
@@ -164,6 +173,23 @@ class AiTest(unittest.TestCase):
                                              headers={"Content-Type": "text/plain"}).status, 415)
         self.assertEqual(self.server.request("POST", "/api/v1/admin/catalog/import", {"title": "A"},
                                              token=self.admin).status, 422)
+
+    def test_a_history_holds_at_most_5000_titles(self):
+        me = self.person(0)
+        user = self.server.request("GET", "/api/v1/me", headers=me).json["id"]
+        # 4,999 titles watched already, written straight into the database.
+        database = os.path.join(self.server.data_dir, "beta500.sqlite3")
+        with sqlite3.connect(database, timeout=10) as connection:
+            connection.executemany("INSERT INTO titles (source_id, title, updated_at) VALUES (?, ?, 0)",
+                                   [(f"history-{user}-{i}", f"Filler {i}") for i in range(2000)])
+            ids = [row[0] for row in connection.execute("SELECT id FROM titles ORDER BY id LIMIT 5001")]
+            connection.executemany("INSERT INTO watch_history (user_id, title_id, views, updated_at) "
+                                   "VALUES (?, ?, 1, 0)", [(user, title) for title in ids[:4999]])
+        record = lambda title: self.server.request("POST", "/api/v1/me/history", {"title_id": str(title)}, headers=me)
+        self.assertEqual(record(ids[4999]).status, 204)  # the 5,000th
+        full = record(ids[5000])
+        self.assertEqual((full.status, full.json["code"]), (422, "history_full"))
+        self.assertEqual(record(ids[0]).status, 204)  # a title already held still records
 
     def test_cli_import_reports_rows(self):
         path = os.path.join(self.server.data_dir, "bad.json")

@@ -155,6 +155,20 @@ class FraudTest(unittest.TestCase):
                                       "token=" + "x" * 43, form).status, 400)
         self.assertEqual([e["rule"] for e in self.events()], ["failed_sign_ins_per_ip"])
 
+    def test_analytics_ranges_at_their_edges(self):
+        def usage(query):
+            return self.server.request("GET", f"/api/v1/admin/analytics/usage?{query}", token=self.admin)
+        start = "2026-01-01T00:00:00Z"
+        self.assertEqual(usage(f"from={start}&to=2026-02-11T16:00:00Z&group=hour").status, 200)  # 1,000 hours
+        self.assertEqual(usage(f"from={start}&to=2026-02-11T17:00:00Z&group=hour").status, 422)  # 1,001
+        self.assertEqual(usage(f"from={start}&to={start}").status, 422)  # empty range
+        self.assertEqual(len(usage(f"from={start}&to=2026-01-08T00:00:00Z").json["buckets"]), 7)
+        csv = usage(f"from={start}&to=2026-01-03T00:00:00Z&format=csv")
+        self.assertEqual(csv.headers["content-type"], "text/csv; charset=utf-8")
+        self.assertEqual(csv.raw.splitlines()[0], "series,bucket,key,value")
+        self.assertEqual(len(csv.raw.splitlines()), 1 + 2 * 3)  # two days, three series each, no spending
+        self.assertEqual(usage("group=month").status, 422)
+
     def test_a_disposable_address_cannot_enroll(self):
         invited = self.server.request("POST", "/api/v1/admin/invitations", {"email": "x@mailinator.com"},
                                       token=self.admin)
