@@ -46,5 +46,7 @@ echo "== live sessions over WebSocket, 30 s checkpoints, 65 s: baseline 100 sess
 "$beta500" loadtest --sessions 10000 --seconds 65 --interval 30
 echo "== AI search and recommendations: demo catalog and 100,000 synthetic titles, against naive baselines"
 "$build/bench/catalog_bench" data/demo/catalog.json 100000
+echo "== live dubbing: real-time factor per stage, word error rate, in-process translation vs the command, streams"
+"$build/bench/dubbing_bench" 8
 echo "== usage analytics: 90 days of a 1,000,000-row journal, with the covering index and without"
 "$build/bench/analytics_bench" 1000000

@@ -9,12 +9,17 @@ packages=(
     libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
     libssl-dev libsqlite3-dev sqlite3 libtoml11-dev libcli11-dev libspdlog-dev libfmt-dev
     libcurl4-openssl-dev libxapian-dev libeigen3-dev
+    libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us
+    apertium apertium-dev lttoolbox-dev apertium-lex-tools-dev apertium-eng-spa
+    libespeak-ng-dev espeak-ng-data libsoxr-dev libxml2-dev libicu-dev
     libgtest-dev libgmock-dev googletest libbenchmark-dev
     python3 python3-aiosmtpd python3-websockets wrk curl
 )
 for_tests=0
 [[ "${1:-}" == "--test" ]] && for_tests=1
 # The tests' OpenID providers run on Node.js: Debian's nodejs and npm, unless a node is present.
+# The tests' speech: flite speaks known sentences (a voice other than the server's espeak-ng).
+((for_tests)) && packages+=(flite)
 if ((for_tests)) && { ! command -v node >/dev/null || ! command -v npm >/dev/null; }; then
     packages+=(nodejs npm)
 fi

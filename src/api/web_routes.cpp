@@ -219,6 +219,23 @@ void WebRoutes::Register(http::Router& router) {
     router.Add("GET", "/api/v1/live/dubbing", [this](HttpRequest&& request, Respond respond) {
         LiveDubbing(std::move(request), std::move(respond));
     });
+    router.Add("GET", "/api/v1/live/languages", [this](HttpRequest&& request, Respond respond) {
+        if (!deps_.dubbing) {
+            respond(Unavailable(request));
+            return;
+        }
+        json::array pairs;
+        for (const auto& pair : deps_.dubbing->languages()) {
+            pairs.push_back(json::object{{"source", pair.source}, {"target", pair.target}, {"speech", pair.speech}});
+        }
+        json::array rates;
+        for (const int rate : deps_.dubbing->output_rates()) {
+            rates.push_back(rate);
+        }
+        respond(http::Json(200, json::serialize(json::object{{"engine", deps_.dubbing->name()},
+                                               {"pairs", std::move(pairs)},
+                                               {"output_rates", std::move(rates)}})));
+    });
 }
 
 void WebRoutes::MyEvents(const store::WebSession& session, HttpRequest&& request, Respond respond) {
@@ -241,7 +258,7 @@ void WebRoutes::MyEvents(const store::WebSession& session, HttpRequest&& request
 }
 
 void WebRoutes::LiveDubbing(HttpRequest&& request, Respond respond) {
-    if (!deps_.live) {
+    if (!deps_.live || !deps_.dubbing) {
         respond(Unavailable(request));
         return;
     }
@@ -254,8 +271,36 @@ void WebRoutes::LiveDubbing(HttpRequest&& request, Respond respond) {
                                       &request));
         return;
     }
+    // What the session asks of the dubbing engine; refused after the upgrade, before any check
+    // that costs a database read, with a close reason naming the problem.
+    live::StreamOptions options;
+    auto param = [&](const char* name, std::string& out) {
+        if (const auto found = request.query.find(name); found != request.query.end()) {
+            out = found->second;
+        }
+    };
+    param("source", options.source);
+    param("target", options.target);
+    std::string input = "speech";
+    std::string rate = std::to_string(options.output_rate);
+    param("input", input);
+    param("output_rate", rate);
+    options.speech = input != "text";
+    const auto parsed_rate = ParseId(rate);
+    options.output_rate = parsed_rate && *parsed_rate <= 192000 ? static_cast<int>(*parsed_rate) : 0;
+    std::optional<std::string> unsupported = live::Unsupported(*deps_.dubbing, options);
+    if (input != "speech" && input != "text") {
+        unsupported = "unsupported_input";
+    }
+    if (unsupported) {
+        HttpResponse response;
+        response.stream = live::LiveConnection::Refused(*deps_.live, *deps_.dubbing, live::kCloseUnsupported,
+                                                        *unsupported + "; see GET /api/v1/live/languages");
+        respond(std::move(response));
+        return;
+    }
     auto shared = std::make_shared<HttpRequest>(std::move(request));
-    deps_.blocking.Post([this, shared, respond = std::move(respond)] {
+    deps_.blocking.Post([this, shared, options = std::move(options), respond = std::move(respond)] {
         const HttpRequest& req = *shared;
         auto refuse = [&](uint16_t code, const char* reason) {
             HttpResponse response;
@@ -321,7 +366,7 @@ void WebRoutes::LiveDubbing(HttpRequest&& request, Respond respond) {
             }
         }
         HttpResponse response;
-        response.stream = live::LiveConnection::ForUser(*deps_.live, *deps_.dubbing, user->id);
+        response.stream = live::LiveConnection::ForUser(*deps_.live, *deps_.dubbing, user->id, options);
         respond(std::move(response));
     });
 }

@@ -201,6 +201,8 @@ int LoadTest(const LoadTestOptions& options) {
         setenv("BETA500_SESSION_CHECKPOINT_INTERVAL_SECONDS", std::to_string(options.interval_seconds).c_str(), 1);
         setenv("BETA500_SERVER_CONNECTIONS_MAX", std::to_string(options.sessions + 64).c_str(), 1);
         setenv("BETA500_SESSION_CONCURRENT_MAX", "1", 1);
+        // Metering under load, not speech: the echoing engine has no stream limit.
+        setenv("BETA500_DUBBING_ENGINE", "passthrough", 1);
         const std::string listen = "127.0.0.1:" + run.port;
         execl("/proc/self/exe", "beta500", "serve", "--listen", listen.c_str(), "--data-dir",
               dir.c_str(), static_cast<char*>(nullptr));

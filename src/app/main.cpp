@@ -26,6 +26,7 @@
 #include "core/crypto.h"
 #include "core/log.h"
 #include "core/thread_pool.h"
+#include "dubbing/factory.h"
 #include "http/server.h"
 #include "identity/invitations.h"
 #include "ledger/audit.h"
@@ -270,7 +271,20 @@ int Serve(const Config& config) {
     }
     auto blocking = std::make_unique<ThreadPool>(static_cast<size_t>(config.database.read_connections));
     auto sessions = (*database)->NewSessionStore();
-    auto dubbing = live::MakePassthroughEngine();
+    const auto dubbing_start = std::chrono::steady_clock::now();
+    auto dubbing = dubbing::MakeEngine(config.dubbing, metrics);
+    if (!dubbing) {
+        return Fail("live dubbing: " + dubbing.error().message);
+    }
+    {
+        std::string pairs;
+        for (const auto& pair : (*dubbing)->languages()) {
+            pairs += (pairs.empty() ? "" : ",") + pair.source + "-" + pair.target + (pair.speech ? "" : "(text)");
+        }
+        spdlog::info("msg=\"dubbing ready\" engine={} pairs={} ms={}", (*dubbing)->name(), pairs,
+                     std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                           dubbing_start).count());
+    }
     const std::string instance = "pid-" + std::to_string(::getpid()) + "-" + RandomToken(4);
     auto live = std::make_unique<live::Manager>(instance, config.session, *sessions, **writer, events,
                                                 *blocking, clock, metrics);
@@ -302,7 +316,7 @@ int Serve(const Config& config) {
     });
     std::atomic<bool> draining{false};
     api::Deps deps{config,   clock,             **database, **writer,       *blocking, metrics,
-                   draining, mail_worker.get(), live.get(), sessions.get(), &events, dubbing.get(),
+                   draining, mail_worker.get(), live.get(), sessions.get(), &events, dubbing->get(),
                    catalog_store.get(), &search, &recommendations, &guard};
     api::Api api(deps);
     http::Router router;

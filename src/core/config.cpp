@@ -83,6 +83,17 @@ std::vector<Field> Fields(Config& c) {
         {"ai", "retrain_seconds", &c.ai.retrain_seconds},
         {"ai", "als_factors", &c.ai.als_factors},
         {"ai", "als_iterations", &c.ai.als_iterations},
+        {"dubbing", "engine", &c.dubbing.engine},
+        {"dubbing", "recognizer", &c.dubbing.recognizer},
+        {"dubbing", "translator", &c.dubbing.translator},
+        {"dubbing", "synthesizer", &c.dubbing.synthesizer},
+        {"dubbing", "pocketsphinx_model_dir", &c.dubbing.pocketsphinx_model_dir},
+        {"dubbing", "apertium_modes_dir", &c.dubbing.apertium_modes_dir},
+        {"dubbing", "streams_max", &c.dubbing.streams_max},
+        {"dubbing", "silence_ms", &c.dubbing.silence_ms},
+        {"dubbing", "utterance_ms_max", &c.dubbing.utterance_ms_max},
+        {"dubbing", "partial_ms", &c.dubbing.partial_ms},
+        {"dubbing", "backlog_ms", &c.dubbing.backlog_ms},
         {"fraud", "accounts_per_ip_threshold", &c.fraud.accounts_per_ip_threshold},
         {"fraud", "accounts_per_ip_window_seconds", &c.fraud.accounts_per_ip_window_seconds},
         {"fraud", "accounts_per_ip_action", &c.fraud.accounts_per_ip_action},
@@ -308,6 +319,11 @@ Status Config::Validate() const {
              {ai.retrain_seconds, "ai.retrain_seconds"},
              {ai.als_factors, "ai.als_factors"},
              {ai.als_iterations, "ai.als_iterations"},
+             {dubbing.streams_max, "dubbing.streams_max"},
+             {dubbing.silence_ms, "dubbing.silence_ms"},
+             {dubbing.utterance_ms_max, "dubbing.utterance_ms_max"},
+             {dubbing.partial_ms, "dubbing.partial_ms"},
+             {dubbing.backlog_ms, "dubbing.backlog_ms"},
              {fraud.accounts_per_ip_window_seconds, "fraud.accounts_per_ip_window_seconds"},
              {fraud.accounts_per_device_window_seconds, "fraud.accounts_per_device_window_seconds"},
              {fraud.session_starts_window_seconds, "fraud.session_starts_window_seconds"},
@@ -374,6 +390,21 @@ Status Config::Validate() const {
     }
     if (ai.als_factors > 256 || ai.als_iterations > 100) {
         return Invalid("ai.als_factors must be at most 256 and ai.als_iterations at most 100");
+    }
+    if (dubbing.engine != "pipeline" && dubbing.engine != "passthrough") {
+        return Invalid("dubbing.engine must be \"pipeline\" or \"passthrough\"");
+    }
+    if (dubbing.recognizer != "pocketsphinx" && dubbing.recognizer != "none") {
+        return Invalid("dubbing.recognizer must be \"pocketsphinx\" or \"none\" (text in only)");
+    }
+    if (dubbing.translator != "apertium" || dubbing.synthesizer != "espeak-ng") {
+        return Invalid("dubbing.translator must be \"apertium\" and dubbing.synthesizer \"espeak-ng\"");
+    }
+    if (dubbing.streams_max > 256) {
+        return Invalid("dubbing.streams_max must be at most 256 (each stream has a thread and a decoder)");
+    }
+    if (dubbing.silence_ms < 100 || dubbing.utterance_ms_max > 60000 || dubbing.silence_ms >= dubbing.utterance_ms_max) {
+        return Invalid("dubbing.silence_ms must be at least 100 and below dubbing.utterance_ms_max, which is at most 60000");
     }
     for (const auto& [action, name] : std::initializer_list<std::pair<const std::string*, const char*>>{
              {&fraud.accounts_per_ip_action, "fraud.accounts_per_ip_action"},

@@ -169,6 +169,29 @@ struct Config {
         int64_t als_factors = 32;
         int64_t als_iterations = 12;
     } ai;
+    // Live dubbing (src/dubbing, docs/websocket.md): the engines and their limits.
+    struct Dubbing {
+        // "pipeline" (recognizer, translator, synthesizer below) or "passthrough" (echoes its
+        // input: metering without speech models, for load tests).
+        std::string engine = "pipeline";
+        // Each stage's engine; these are the ones built in.
+        std::string recognizer = "pocketsphinx";
+        std::string translator = "apertium";
+        std::string synthesizer = "espeak-ng";
+        // pocketsphinx's model (Debian's pocketsphinx-en-us) and apertium's installed pairs.
+        std::string pocketsphinx_model_dir = "/usr/share/pocketsphinx/model/en-us";
+        std::string apertium_modes_dir = "/usr/share/apertium/modes";
+        // Dubbing streams this instance runs at once; one more is refused (1013) before any
+        // credit is held.
+        int64_t streams_max = 4;
+        // An utterance ends after this much silence, or at this length.
+        int64_t silence_ms = 500;
+        int64_t utterance_ms_max = 10000;
+        // A partial transcript at most this often within an utterance (audio time).
+        int64_t partial_ms = 1000;
+        // Audio waiting to be dubbed beyond this is dropped (error `dubbing_overloaded`).
+        int64_t backlog_ms = 5000;
+    } dubbing;
     // Fraud rules (src/fraud/rules.h): each rule's threshold (the most allowed; more is a hit),
     // window and action: "flag" (a risk event only), "block_action" (the action is refused),
     // "suspend_user" or "off".

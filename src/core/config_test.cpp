@@ -59,6 +59,25 @@ TEST(Config, SessionSettingsAreChecked) {
     EXPECT_FALSE(Config::Load("", {{"BETA500_SERVER_WS_MESSAGE_BYTES_MAX", "0"}}));
 }
 
+TEST(Config, DubbingSettingsAreChecked) {
+    const auto defaults = Config::Load("", {});
+    ASSERT_TRUE(defaults);
+    EXPECT_EQ(defaults->dubbing.engine, "pipeline");
+    EXPECT_EQ(defaults->dubbing.streams_max, 4);
+    EXPECT_TRUE(Config::Load("", {{"BETA500_DUBBING_ENGINE", "passthrough"}}));
+    EXPECT_FALSE(Config::Load("", {{"BETA500_DUBBING_ENGINE", "hosted"}}));
+    EXPECT_TRUE(Config::Load("", {{"BETA500_DUBBING_RECOGNIZER", "none"}}));
+    EXPECT_FALSE(Config::Load("", {{"BETA500_DUBBING_TRANSLATOR", "google"}}));
+    EXPECT_FALSE(Config::Load("", {{"BETA500_DUBBING_STREAMS_MAX", "0"}}));
+    EXPECT_TRUE(Config::Load("", {{"BETA500_DUBBING_STREAMS_MAX", "256"}}));
+    EXPECT_FALSE(Config::Load("", {{"BETA500_DUBBING_STREAMS_MAX", "257"}}));
+    EXPECT_FALSE(Config::Load("", {{"BETA500_DUBBING_SILENCE_MS", "99"}}));
+    EXPECT_TRUE(Config::Load("", {{"BETA500_DUBBING_SILENCE_MS", "100"}}));
+    EXPECT_TRUE(Config::Load("", {{"BETA500_DUBBING_UTTERANCE_MS_MAX", "60000"}}));
+    EXPECT_FALSE(Config::Load("", {{"BETA500_DUBBING_UTTERANCE_MS_MAX", "60001"}}));
+    EXPECT_FALSE(Config::Load("", {{"BETA500_DUBBING_UTTERANCE_MS_MAX", "500"}}));  // not above silence_ms
+}
+
 TEST(Config, DumpRedactsPasswords) {
     Config config;
     config.database.url = "postgres://app:hunter2@db/beta";

@@ -17,6 +17,7 @@ inline constexpr uint16_t kCloseGoingAway = 1001;
 inline constexpr uint16_t kClosePolicy = 1008;
 inline constexpr uint16_t kCloseTooBig = 1009;
 inline constexpr uint16_t kCloseInternal = 1011;
+inline constexpr uint16_t kCloseTryAgainLater = 1013;
 // Said when the connection ended without a close frame (RFC 6455's 1006, never sent).
 inline constexpr uint16_t kCloseAbnormal = 1006;
 

@@ -6,9 +6,10 @@ namespace beta500::live {
 namespace json = boost::json;
 
 std::shared_ptr<LiveConnection> LiveConnection::ForUser(Manager& manager, DubbingEngine& engine,
-                                                        int64_t user_id) {
+                                                        int64_t user_id, StreamOptions options) {
     auto connection = std::make_shared<LiveConnection>(manager, engine);
     connection->user_id_ = user_id;
+    connection->options_ = std::move(options);
     return connection;
 }
 
@@ -24,6 +25,16 @@ void LiveConnection::OnOpen(std::shared_ptr<http::Channel> channel) {
         channel->Close(refusal_->first, refusal_->second);
         return;
     }
+    // The stream first: an engine at its limit refuses before any credit is held.
+    dubbing_ = engine_.Open(options_, [weak = weak_from_this()](DubbingOutput output) {
+        if (auto self = weak.lock()) {
+            self->Emit(std::move(output));
+        }
+    });
+    if (!dubbing_) {
+        channel->Close(http::kCloseTryAgainLater, "dubbing capacity reached; try again later");
+        return;
+    }
     {
         std::lock_guard lock(mutex_);
         channel_ = channel;
@@ -36,13 +47,27 @@ void LiveConnection::OnOpen(std::shared_ptr<http::Channel> channel) {
             closed = closed_;
             if (!closed) {
                 session_ = session;
-                dubbing_ = engine_.Open();
             }
         }
         if (closed) {
             manager_.End(session, EndReason::kConnectionLost, http::kCloseAbnormal);
         }
-    });
+    }, Details());
+}
+
+json::object LiveConnection::Details() const {
+    auto format = [](int rate) {
+        return json::object{{"encoding", "pcm_s16le"}, {"channels", 1}, {"sample_rate", rate}};
+    };
+    json::object dubbing{{"engine", engine_.name()},
+                         {"source", options_.source},
+                         {"target", options_.target},
+                         {"input", options_.speech ? "speech" : "text"},
+                         {"audio_out", format(options_.output_rate)}};
+    if (options_.speech) {
+        dubbing["audio_in"] = format(16000);
+    }
+    return json::object{{"dubbing", std::move(dubbing)}};
 }
 
 void LiveConnection::Error(const std::string& code, const std::string& detail) {
@@ -53,16 +78,27 @@ void LiveConnection::Error(const std::string& code, const std::string& detail) {
 }
 
 void LiveConnection::Emit(DubbingOutput output) {
-    // Called under mutex_ (from OnMessage), so channel_ is stable.
+    if (output.kind == DubbingOutput::Kind::kError) {
+        Error(output.data, output.detail);
+        return;
+    }
+    std::lock_guard lock(mutex_);
+    if (!channel_ || closed_) {
+        return;
+    }
     switch (output.kind) {
         case DubbingOutput::Kind::kAudio:
             channel_->Send(std::move(output.data), true);
             break;
+        case DubbingOutput::Kind::kPartialTranscript:
         case DubbingOutput::Kind::kTranscript:
-        case DubbingOutput::Kind::kTranslation:
             channel_->Send(json::serialize(json::object{
-                {"type", output.kind == DubbingOutput::Kind::kTranscript ? "transcript" : "translation"},
-                {"text", output.data}}));
+                {"type", "transcript"}, {"text", output.data}, {"final", output.kind == DubbingOutput::Kind::kTranscript}}));
+            break;
+        case DubbingOutput::Kind::kTranslation:
+            channel_->Send(json::serialize(json::object{{"type", "translation"}, {"text", output.data}}));
+            break;
+        case DubbingOutput::Kind::kError:
             break;
     }
 }
@@ -82,8 +118,7 @@ void LiveConnection::OnMessage(std::string data, bool binary) {
             Error("invalid_audio", "audio is PCM16LE mono 16 kHz: an even number of bytes");
             return;
         }
-        std::lock_guard lock(mutex_);
-        dubbing_->Audio(data, [this](DubbingOutput output) { Emit(std::move(output)); });
+        dubbing_->Audio(data);
         return;
     }
     boost::system::error_code error;
@@ -103,8 +138,11 @@ void LiveConnection::OnMessage(std::string data, bool binary) {
             Error("invalid_message", "a text message needs a non-empty \"text\"");
             return;
         }
-        std::lock_guard lock(mutex_);
-        dubbing_->Text(*text, [this](DubbingOutput output) { Emit(std::move(output)); });
+        if (text->size() > kTextBytesMax) {
+            Error("text_too_long", "a text message holds at most " + std::to_string(kTextBytesMax) + " bytes of text");
+            return;
+        }
+        dubbing_->Text(*text);
     } else {
         Error("invalid_message", "unknown message type");
     }
@@ -117,6 +155,8 @@ void LiveConnection::OnClose(uint16_t code) {
         closed_ = true;
         session = session_;
     }
+    // Destroyed here, outside mutex_: its worker may be waiting for mutex_ to emit.
+    dubbing_.reset();
     if (session) {
         // A close frame from the client is a stop; limits broken are errors; silence is a loss.
         EndReason reason = EndReason::kConnectionLost;

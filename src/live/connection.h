@@ -4,6 +4,8 @@
 // Thread-safe: the server's calls and the manager's callbacks may come from different threads.
 #pragma once
 
+#include <boost/json/object.hpp>
+
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -19,9 +21,10 @@ namespace beta500::live {
 class LiveConnection : public http::StreamHandler,
                        public std::enable_shared_from_this<LiveConnection> {
    public:
-    // A connection that starts a session for `user_id` when it opens.
+    // A connection that opens a dubbing stream with `options` and starts a session for
+    // `user_id` when it opens; with the engine at its stream limit it closes with 1013 first.
     static std::shared_ptr<LiveConnection> ForUser(Manager& manager, DubbingEngine& engine,
-                                                   int64_t user_id);
+                                                   int64_t user_id, StreamOptions options);
     // A connection that closes at once with `code` and `reason`.
     static std::shared_ptr<LiveConnection> Refused(Manager& manager, DubbingEngine& engine,
                                                    uint16_t code, std::string reason);
@@ -35,16 +38,20 @@ class LiveConnection : public http::StreamHandler,
    private:
     void Error(const std::string& code, const std::string& detail);
     void Emit(DubbingOutput output);
+    // What session.started says of the dubbing stream.
+    boost::json::object Details() const;
 
     Manager& manager_;
     DubbingEngine& engine_;
     int64_t user_id_ = 0;
+    StreamOptions options_;
     std::optional<std::pair<uint16_t, std::string>> refusal_;
+    // Touched only by OnOpen, OnMessage and OnClose, which the server calls one at a time.
+    std::unique_ptr<DubbingStream> dubbing_;
 
     std::mutex mutex_;
     std::shared_ptr<http::Channel> channel_;  // GUARDED_BY(mutex_)
     std::shared_ptr<Session> session_;        // GUARDED_BY(mutex_)
-    std::unique_ptr<DubbingStream> dubbing_;  // GUARDED_BY(mutex_)
     bool closed_ = false;                     // GUARDED_BY(mutex_)
 };
 

@@ -137,7 +137,8 @@ bool Manager::AtCap(int64_t user_id) const {
     return found != per_user_.end() && found->second >= config_.concurrent_max;
 }
 
-void Manager::Start(int64_t user_id, std::shared_ptr<http::Channel> channel, Started started) {
+void Manager::Start(int64_t user_id, std::shared_ptr<http::Channel> channel, Started started,
+                    json::object details) {
     {
         std::lock_guard lock(mutex_);
         if (stopping_) {
@@ -158,7 +159,7 @@ void Manager::Start(int64_t user_id, std::shared_ptr<http::Channel> channel, Sta
                                 std::string(kLiveFeature), "live session"};
     writer_.Submit(
         {authorize, kActor, "live:start:" + RandomToken(16)},
-        [this, user_id, channel, started](ledger::Response response) {
+        [this, user_id, channel, started, details = std::move(details)](ledger::Response response) {
             if (response.rejection != ledger::Rejection::kNone) {
                 ReleaseSlot(user_id);
                 if (response.rejection == ledger::Rejection::kInsufficientCredits) {
@@ -180,7 +181,7 @@ void Manager::Start(int64_t user_id, std::shared_ptr<http::Channel> channel, Sta
             const json::value body = json::parse(response.body);
             const int64_t hold_id = Int(body, {"hold", "id"});
             const int64_t available = Int(body, {"balance", "available"});
-            blocking_.Post([this, user_id, channel, started, hold_id, available] {
+            blocking_.Post([this, user_id, channel, started, details, hold_id, available] {
                 SessionRow row;
                 row.user_id = user_id;
                 row.hold_id = hold_id;
@@ -222,14 +223,17 @@ void Manager::Start(int64_t user_id, std::shared_ptr<http::Channel> channel, Sta
                 // The connection takes the session first: a client may send as soon as it
                 // reads session.started.
                 started(session);
-                channel->Send(json::serialize(json::object{
-                    {"type", "session.started"},
-                    {"protocol", 1},
-                    {"session_id", std::to_string(session->id)},
-                    {"rate_per_minute", session->rate_per_minute},
-                    {"checkpoint_interval_seconds", config_.checkpoint_interval_seconds},
-                    {"held", config_.preauth_credits},
-                    {"available", available}}));
+                json::object event{{"type", "session.started"},
+                                   {"protocol", 1},
+                                   {"session_id", std::to_string(session->id)},
+                                   {"rate_per_minute", session->rate_per_minute},
+                                   {"checkpoint_interval_seconds", config_.checkpoint_interval_seconds},
+                                   {"held", config_.preauth_credits},
+                                   {"available", available}};
+                for (const auto& [key, value] : details) {
+                    event[key] = value;
+                }
+                channel->Send(json::serialize(event));
                 if (stopping) {
                     End(session, EndReason::kServerShutdown, http::kCloseGoingAway);
                 }

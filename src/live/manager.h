@@ -7,6 +7,8 @@
 // through the writer.
 #pragma once
 
+#include <boost/json/object.hpp>
+
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -41,6 +43,7 @@ inline constexpr uint16_t kCloseNotBetaUser = 4004;
 inline constexpr uint16_t kCloseTooManySessions = 4009;
 inline constexpr uint16_t kCloseTerminated = 4010;
 inline constexpr uint16_t kCloseBlocked = 4011;
+inline constexpr uint16_t kCloseUnsupported = 4022;
 
 enum class EndReason {
     kUserStopped,
@@ -92,8 +95,10 @@ class Manager {
     // Starts a session for the user on `channel`: checks the per-user cap (4009), holds the
     // pre-authorization (4003 when short, with `available` and `upgrade_required`), records the
     // session and sends session.started. `started` gets the session, or is not called when the
-    // start failed (the channel is then closed with the reason).
-    void Start(int64_t user_id, std::shared_ptr<http::Channel> channel, Started started);
+    // start failed (the channel is then closed with the reason). `details` go into
+    // session.started as they are (the dubbing stream's languages and audio formats).
+    void Start(int64_t user_id, std::shared_ptr<http::Channel> channel, Started started,
+               boost::json::object details = {});
     // Whether the user holds as many sessions as session.concurrent_max allows.
     bool AtCap(int64_t user_id) const;
     // Settles and ends the session, once (later calls do nothing), then sends session.ended and

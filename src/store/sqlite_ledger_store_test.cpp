@@ -414,30 +414,30 @@ TEST_F(StoreTest, UsageAnalyticsHasExactFigures) {
 
     const auto week = *database_->Usage(monday, monday + 7 * kDay, kDay);
     ASSERT_EQ(week.credits.size(), 3U);
-    EXPECT_EQ((week.credits[0].bucket_ms, week.credits[0].feature, week.credits[0].credits, week.credits[0].operations),
-              (monday, std::string("ai_recommendations"), int64_t{5}, int64_t{1}));
-    EXPECT_EQ((week.credits[1].feature, week.credits[1].credits, week.credits[1].operations),
-              (std::string("ai_search"), int64_t{30}, int64_t{3}));
-    EXPECT_EQ((week.credits[2].bucket_ms, week.credits[2].feature, week.credits[2].credits),
-              (monday + kDay, std::string("live_dubbing"), int64_t{40}));
+    EXPECT_EQ(std::tuple(week.credits[0].bucket_ms, week.credits[0].feature, week.credits[0].credits, week.credits[0].operations),
+              std::tuple(monday, std::string("ai_recommendations"), int64_t{5}, int64_t{1}));
+    EXPECT_EQ(std::tuple(week.credits[1].feature, week.credits[1].credits, week.credits[1].operations),
+              std::tuple(std::string("ai_search"), int64_t{30}, int64_t{3}));
+    EXPECT_EQ(std::tuple(week.credits[2].bucket_ms, week.credits[2].feature, week.credits[2].credits),
+              std::tuple(monday + kDay, std::string("live_dubbing"), int64_t{40}));
     ASSERT_EQ(week.buckets.size(), 7U);
-    EXPECT_EQ((week.buckets[0].active_users, week.buckets[1].active_users, week.buckets[2].active_users),
-              (int64_t{2}, int64_t{1}, int64_t{0}));
-    EXPECT_EQ((week.buckets[1].sessions, week.buckets[1].session_minutes), (int64_t{1}, int64_t{2}));
+    EXPECT_EQ(std::tuple(week.buckets[0].active_users, week.buckets[1].active_users, week.buckets[2].active_users),
+              std::tuple(int64_t{2}, int64_t{1}, int64_t{0}));
+    EXPECT_EQ(std::tuple(week.buckets[1].sessions, week.buckets[1].session_minutes), std::tuple(int64_t{1}, int64_t{2}));
     ASSERT_EQ(week.top_users.size(), 2U);
-    EXPECT_EQ((week.top_users[0].user_id, week.top_users[0].credits), (ada, int64_t{70}));
-    EXPECT_EQ((week.top_users[1].email, week.top_users[1].credits), (std::string("bob@example.com"), int64_t{5}));
-    EXPECT_EQ((week.granted, week.spent, week.expired, week.adjusted), (int64_t{1700}, int64_t{75}, int64_t{200}, int64_t{0}));
-    EXPECT_EQ((week.searches, week.recommendation_refreshes), (int64_t{3}, int64_t{1}));
-    EXPECT_EQ((week.invited, week.enrolled, week.active_7d), (int64_t{1}, int64_t{1}, int64_t{1}));
+    EXPECT_EQ(std::tuple(week.top_users[0].user_id, week.top_users[0].credits), std::tuple(ada, int64_t{70}));
+    EXPECT_EQ(std::tuple(week.top_users[1].email, week.top_users[1].credits), std::tuple(std::string("bob@example.com"), int64_t{5}));
+    EXPECT_EQ(std::tuple(week.granted, week.spent, week.expired, week.adjusted), std::tuple(int64_t{1700}, int64_t{75}, int64_t{200}, int64_t{0}));
+    EXPECT_EQ(std::tuple(week.searches, week.recommendation_refreshes), std::tuple(int64_t{3}, int64_t{1}));
+    EXPECT_EQ(std::tuple(week.invited, week.enrolled, week.active_7d), std::tuple(int64_t{1}, int64_t{1}, int64_t{1}));
     // By hour, the range's edges: [from, to) holds the 02:00 spending, not what came after.
     const auto hours = *database_->Usage(monday + 2 * kHour, monday + 3 * kHour, kHour);
     ASSERT_EQ(hours.buckets.size(), 1U);
-    EXPECT_EQ((hours.spent, hours.granted), (int64_t{35}, int64_t{0}));
+    EXPECT_EQ(std::tuple(hours.spent, hours.granted), std::tuple(int64_t{35}, int64_t{0}));
     EXPECT_EQ(database_->Usage(monday + 2 * kHour + 1, monday + 3 * kHour, kHour)->spent, 0);
     // The daily sums the ledger keeps agree with the journal read by the hour.
     const auto journal = *database_->Usage(monday, monday + 7 * kDay, kHour);
-    EXPECT_EQ((journal.granted, journal.spent, journal.expired, journal.searches), (week.granted, week.spent, week.expired, week.searches));
+    EXPECT_EQ(std::tuple(journal.granted, journal.spent, journal.expired, journal.searches), std::tuple(week.granted, week.spent, week.expired, week.searches));
     // A range that is not whole days: the partial days come from the journal, the rest from the sums.
     const auto shifted = *database_->Usage(monday + 2 * kHour, monday + kDay + 4 * kHour, kDay);
     EXPECT_EQ(shifted.spent, 35 + 40);
@@ -445,7 +445,7 @@ TEST_F(StoreTest, UsageAnalyticsHasExactFigures) {
     // By week (weeks start on Mondays): one bucket with everything.
     const auto weeks = *database_->Usage(monday, monday + 7 * kDay, 7 * kDay);
     ASSERT_EQ(weeks.buckets.size(), 1U);
-    EXPECT_EQ((weeks.buckets[0].bucket_ms, weeks.buckets[0].active_users, weeks.spent), (monday, int64_t{2}, int64_t{75}));
+    EXPECT_EQ(std::tuple(weeks.buckets[0].bucket_ms, weeks.buckets[0].active_users, weeks.spent), std::tuple(monday, int64_t{2}, int64_t{75}));
 }
 
 // A provider sign-in in flight: taken once, and only before its time is up.
@@ -456,8 +456,8 @@ TEST_F(StoreTest, OidcLoginsAreSingleUseAndExpire) {
     clock_.Advance(999);
     const auto taken = *database_->TakeOidcLogin("s1");
     ASSERT_TRUE(taken);
-    EXPECT_EQ((taken->browser_hash, taken->provider, taken->nonce, taken->code_verifier, taken->return_to),
-              (login.browser_hash, login.provider, login.nonce, login.code_verifier, login.return_to));
+    EXPECT_EQ(std::tuple(taken->browser_hash, taken->provider, taken->nonce, taken->code_verifier, taken->return_to),
+              std::tuple(login.browser_hash, login.provider, login.nonce, login.code_verifier, login.return_to));
     EXPECT_FALSE(*database_->TakeOidcLogin("s1"));  // a state works once
     clock_.Advance(1);
     EXPECT_FALSE(*database_->TakeOidcLogin("s2"));  // expired

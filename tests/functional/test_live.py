@@ -21,6 +21,8 @@ from harness import BINARY, Server
 
 RATE = 600  # credits per minute: 10 per second
 ENV = {
+    # Metering, not speech: the passthrough engine echoes (test_dubbing.py dubs for real).
+    "BETA500_DUBBING_ENGINE": "passthrough",
     "BETA500_SESSION_CHECKPOINT_INTERVAL_SECONDS": "1",
     "BETA500_SESSION_RATE_PER_MINUTE": str(RATE),
     "BETA500_SESSION_PREAUTH_CREDITS": "10",
