@@ -43,7 +43,7 @@ $(SANITIZE_DIR)/build.ninja: | setup
 
 sanitize: setup $(SANITIZE_DIR)/build.ninja
 	cmake --build $(SANITIZE_DIR) --target $(SANITIZED_TESTS)
-	cd $(SANITIZE_DIR) && ctest --output-on-failure --timeout 900 \
+	cd $(SANITIZE_DIR) && LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp ctest --output-on-failure --timeout 900 \
 		-R '^($(subst $(eval) ,|,$(strip $(SANITIZED_TESTS))))$$'
 
 bench: setup-test build

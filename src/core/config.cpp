@@ -401,7 +401,10 @@ Status Config::Validate() const {
         return Invalid("dubbing.translator must be \"apertium\" and dubbing.synthesizer \"espeak-ng\"");
     }
     if (dubbing.streams_max > 256) {
-        return Invalid("dubbing.streams_max must be at most 256 (each stream has a thread and a decoder)");
+        return Invalid("dubbing.streams_max must be at most 256 (each stream has a thread, and a decoder for speech)");
+    }
+    if (dubbing.backlog_ms < 1000) {
+        return Invalid("dubbing.backlog_ms must be at least 1000 (a text waiting counts as a second of audio)");
     }
     if (dubbing.silence_ms < 100 || dubbing.utterance_ms_max > 60000 || dubbing.silence_ms >= dubbing.utterance_ms_max) {
         return Invalid("dubbing.silence_ms must be at least 100 and below dubbing.utterance_ms_max, which is at most 60000");

@@ -71,6 +71,8 @@ TEST(Config, DubbingSettingsAreChecked) {
     EXPECT_FALSE(Config::Load("", {{"BETA500_DUBBING_STREAMS_MAX", "0"}}));
     EXPECT_TRUE(Config::Load("", {{"BETA500_DUBBING_STREAMS_MAX", "256"}}));
     EXPECT_FALSE(Config::Load("", {{"BETA500_DUBBING_STREAMS_MAX", "257"}}));
+    EXPECT_FALSE(Config::Load("", {{"BETA500_DUBBING_BACKLOG_MS", "999"}}));
+    EXPECT_TRUE(Config::Load("", {{"BETA500_DUBBING_BACKLOG_MS", "1000"}}));
     EXPECT_FALSE(Config::Load("", {{"BETA500_DUBBING_SILENCE_MS", "99"}}));
     EXPECT_TRUE(Config::Load("", {{"BETA500_DUBBING_SILENCE_MS", "100"}}));
     EXPECT_TRUE(Config::Load("", {{"BETA500_DUBBING_UTTERANCE_MS_MAX", "60000"}}));

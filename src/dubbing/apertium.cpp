@@ -188,7 +188,7 @@ bool Special(char c) {
 
 class ApertiumTranslator::Pipeline {
    public:
-    explicit Pipeline(const std::vector<Stage>& stages) {
+    Pipeline(std::string pair, const std::vector<Stage>& stages) : pair_(std::move(pair)) {
         int previous_read = -1;
         for (size_t i = 0; i <= stages.size(); ++i) {
             int fds[2];
@@ -215,7 +215,8 @@ class ApertiumTranslator::Pipeline {
     ~Pipeline() {
         ::close(input_);  // each stage ends in turn
         for (auto& thread : threads_) {
-            thread.join();
+            // A pipeline that stopped answering may never end: left to the process's exit.
+            broken_ ? thread.detach() : thread.join();
         }
         ::close(output_);
     }
@@ -242,8 +243,7 @@ class ApertiumTranslator::Pipeline {
         for (size_t done = 0; done < request.size();) {
             const ssize_t n = ::write(input_, request.data() + done, request.size() - done);
             if (n <= 0) {
-                broken_ = true;
-                return Error{ErrorCode::kUnavailable, "the translator stopped answering"};
+                return Broken("its input pipe closed");
             }
             done += static_cast<size_t>(n);
         }
@@ -252,13 +252,11 @@ class ApertiumTranslator::Pipeline {
         while (true) {
             pollfd ready{output_, POLLIN, 0};
             if (::poll(&ready, 1, kTimeoutMs) != 1) {
-                broken_ = true;
-                return Error{ErrorCode::kUnavailable, "the translator stopped answering"};
+                return Broken("no answer within 10 s");
             }
             const ssize_t n = ::read(output_, buffer, sizeof buffer);
             if (n <= 0) {
-                broken_ = true;
-                return Error{ErrorCode::kUnavailable, "the translator stopped answering"};
+                return Broken("its output pipe closed");
             }
             reply.append(buffer, static_cast<size_t>(n));
             if (reply.back() == '\0') {
@@ -280,6 +278,14 @@ class ApertiumTranslator::Pipeline {
     }
 
    private:
+    Error Broken(const char* why) {  // REQUIRES(mutex_)
+        broken_ = true;
+        spdlog::error("msg=\"apertium pair stopped answering; restart to recover\" pair={} why={}", pair_,
+                      LogQuote(why));
+        return Error{ErrorCode::kUnavailable, "the translator stopped answering"};
+    }
+
+    const std::string pair_;
     int input_ = -1;
     int output_ = -1;
     std::vector<std::thread> threads_;
@@ -289,7 +295,9 @@ class ApertiumTranslator::Pipeline {
 
 Result<std::unique_ptr<ApertiumTranslator>> ApertiumTranslator::Load(const std::string& modes_dir) {
     std::unique_ptr<ApertiumTranslator> translator(new ApertiumTranslator());
-    static const std::regex kPair("[a-z]{2,3}-[a-z]{2,3}");
+    // ISO 639-3 codes, as the synthesizer's voices are keyed; variants such as spa-eng_US are not
+    // pairs of their own.
+    static const std::regex kPair("[a-z]{3}-[a-z]{3}");
     std::error_code error;
     for (const auto& entry : std::filesystem::directory_iterator(modes_dir, error)) {
         const std::string pair = entry.path().stem().string();
@@ -305,7 +313,7 @@ Result<std::unique_ptr<ApertiumTranslator>> ApertiumTranslator::Load(const std::
             for (std::string command; std::getline(commands, command, '|');) {
                 stages.push_back(MakeStage(Words(command)));
             }
-            translator->pipelines_[pair] = std::make_unique<Pipeline>(stages);
+            translator->pipelines_[pair] = std::make_unique<Pipeline>(pair, stages);
         } catch (const std::exception& e) {
             spdlog::warn("msg=\"apertium pair skipped\" pair={} error={}", pair, LogQuote(e.what()));
         }

@@ -17,14 +17,15 @@ namespace beta500::dubbing {
 
 class ApertiumTranslator : public Translator {
    public:
-    // Loads every pair in `modes_dir` whose name is "xxx-yyy" (two 2-3 letter codes); a pair
+    // Loads every pair in `modes_dir` whose name is "xxx-yyy" (two ISO 639-3 codes); a pair
     // whose mode uses a program this translator does not run is skipped. An error when no pair
     // loads.
     static Result<std::unique_ptr<ApertiumTranslator>> Load(const std::string& modes_dir);
     ~ApertiumTranslator() override;
 
     std::vector<std::string> pairs() const override;
-    // At most kTextBytesMax bytes of UTF-8; markup characters are taken literally.
+    // At most kTextBytesMax bytes of UTF-8; markup characters are taken literally. A pair that
+    // does not answer within 10 s is broken for good (logged; every later call fails).
     Result<std::string> Translate(std::string_view pair, std::string_view text) override;
 
     static constexpr size_t kTextBytesMax = 4096;

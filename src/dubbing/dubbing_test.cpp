@@ -295,12 +295,12 @@ TEST(Pipeline, DubsTextWithoutARecognizerAndBoundsItsStreams) {
 TEST(Pipeline, DropsAudioBeyondItsBacklogWithAnError) {
     obs::Registry metrics;
     PipelineConfig config;
-    config.backlog_ms = 200;
+    config.backlog_ms = 1000;
     PipelineEngine engine(&Recognizer(), Translator(), Synthesizer(), config, metrics);
     Collected collected;
     auto stream = engine.Open({"eng", "spa", true, 16000}, collected.Emit());
     const auto speech = Speak("where is the train station");
-    // Far faster than the worker can take it: 200 ms of backlog fills at once.
+    // Far faster than the worker can take it: 8 s of audio at once against 1 s of backlog.
     for (int i = 0; i < 20; ++i) {
         stream->Audio(std::string_view(reinterpret_cast<const char*>(speech.data()), 6400 * 2));
     }

@@ -5,6 +5,10 @@
 #include <deque>
 #include <thread>
 
+#include <spdlog/spdlog.h>
+
+#include "core/log.h"
+
 namespace beta500::dubbing {
 namespace {
 
@@ -70,11 +74,13 @@ struct PipelineEngine::Metrics {
           total(Rtf(registry, "total")),
           latency(registry.GetHistogram("beta500_dubbing_segment_latency_seconds",
                                         "From the end of an utterance's speech to its first dubbed audio.",
-                                        obs::LatencyBuckets())),
+                                        {0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10})),
           active(registry.GetGauge("beta500_dubbing_streams_active", "Dubbing streams running.")),
           refused(registry.GetCounter("beta500_dubbing_streams_refused_total",
                                       "Dubbing streams refused at dubbing.streams_max.")),
-          segments(registry.GetCounter("beta500_dubbing_segments_total", "Utterances and texts dubbed.")) {}
+          segments(registry.GetCounter("beta500_dubbing_segments_total", "Utterances and texts dubbed.")),
+          failures(registry.GetCounter("beta500_dubbing_failures_total",
+                                       "Utterances and texts not dubbed: the translator or synthesizer failed.")) {}
 
     static obs::Histogram& Rtf(obs::Registry& registry, const char* stage) {
         return registry.GetHistogram("beta500_dubbing_real_time_factor",
@@ -90,6 +96,7 @@ struct PipelineEngine::Metrics {
     obs::Gauge& active;
     obs::Counter& refused;
     obs::Counter& segments;
+    obs::Counter& failures;
 };
 
 struct PipelineEngine::Shared {
@@ -171,10 +178,13 @@ class PipelineStream : public live::DubbingStream {
 // One stream's work, on its worker thread.
 class Worker {
    public:
-    Worker(PipelineEngine::Shared& shared, std::unique_ptr<RecognizerStream> recognizer, Translator& translator,
-           Synthesizer& synthesizer, const PipelineConfig& config, PipelineEngine::Metrics& metrics)
+    // Without a recognizer, audio is answered once with `speech_unavailable` and `why`.
+    Worker(PipelineEngine::Shared& shared, std::unique_ptr<RecognizerStream> recognizer, std::string why,
+           Translator& translator, Synthesizer& synthesizer, const PipelineConfig& config,
+           PipelineEngine::Metrics& metrics)
         : shared_(shared),
           recognizer_(std::move(recognizer)),
+          no_speech_why_(std::move(why)),
           translator_(translator),
           synthesizer_(synthesizer),
           config_(config),
@@ -213,7 +223,7 @@ class Worker {
         if (!recognizer_) {
             if (!told_no_speech_) {
                 told_no_speech_ = true;
-                shared_.Send(Kind::kError, "speech_unavailable", "this session takes text only");
+                shared_.Send(Kind::kError, "speech_unavailable", no_speech_why_);
             }
             return;
         }
@@ -274,6 +284,7 @@ class Worker {
         auto translation = translator_.Translate(options.source + "-" + options.target, text);
         const auto translated = Clock::now();
         if (!translation) {
+            metrics_.failures.Inc();
             shared_.Send(Kind::kError, "dubbing_failed", translation.error().message);
             return;
         }
@@ -283,6 +294,7 @@ class Worker {
         }
         auto speech = synthesizer_.Synthesize(options.target, *translation);
         if (!speech) {
+            metrics_.failures.Inc();
             shared_.Send(Kind::kError, "dubbing_failed", speech.error().message);
             return;
         }
@@ -309,6 +321,7 @@ class Worker {
 
     PipelineEngine::Shared& shared_;
     std::unique_ptr<RecognizerStream> recognizer_;
+    const std::string no_speech_why_;
     Translator& translator_;
     Synthesizer& synthesizer_;
     const PipelineConfig& config_;
@@ -372,15 +385,17 @@ std::unique_ptr<live::DubbingStream> PipelineEngine::Open(const live::StreamOpti
 void PipelineEngine::Run(std::shared_ptr<Shared> shared) {
     {
         std::unique_ptr<RecognizerStream> recognizer;
+        std::string why = "this session takes text only";
         if (shared->options.speech && recognizer_ != nullptr) {
             auto opened = recognizer_->Open();
             if (opened) {
                 recognizer = std::move(*opened);
             } else {
-                shared->Send(Kind::kError, "speech_unavailable", opened.error().message);
+                why = "speech recognition is unavailable: " + opened.error().message;
+                spdlog::error("msg=\"recognizer not opened\" error={}", LogQuote(opened.error().message));
             }
         }
-        Worker(*shared, std::move(recognizer), translator_, synthesizer_, config_, *metrics_).Run();
+        Worker(*shared, std::move(recognizer), std::move(why), translator_, synthesizer_, config_, *metrics_).Run();
     }  // the recognizer's decoder goes back before the engine may be destroyed
     std::lock_guard lock(mutex_);
     streams_.erase(shared);

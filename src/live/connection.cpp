@@ -72,7 +72,7 @@ json::object LiveConnection::Details() const {
 
 void LiveConnection::Error(const std::string& code, const std::string& detail) {
     std::lock_guard lock(mutex_);
-    if (channel_) {
+    if (channel_ && !closed_) {
         channel_->Send(json::serialize(json::object{{"type", "error"}, {"code", code}, {"detail", detail}}));
     }
 }
