@@ -241,6 +241,9 @@ int Serve(const Config& config) {
     sigaddset(&signals, SIGTERM);
     sigaddset(&signals, SIGINT);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    // A pipe whose reader is gone (a dubbing stage that stopped) is an error to handle, not a
+    // reason to die; sockets already send with MSG_NOSIGNAL.
+    std::signal(SIGPIPE, SIG_IGN);
 
     InitLogging(config.log.level);
     SystemClock clock;
@@ -361,6 +364,7 @@ int Serve(const Config& config) {
         pthread_kill(signal_waiter.native_handle(), SIGTERM);
     }
     signal_waiter.join();
+    (*dubbing).reset();  // its workers log, and emit to connections: before the server goes
     spdlog::info("msg=stopped");
     recommendations.Stop();  // both log: before the logger goes
     index_keeper.reset();

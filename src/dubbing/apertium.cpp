@@ -7,20 +7,22 @@
 #include <apertium/pretransfer.h>
 #include <apertium/tagger_flags.h>
 #include <apertium/transfer.h>
+#include <fcntl.h>
 #include <lttoolbox/fst_processor.h>
 #include <poll.h>
+#include <spdlog/spdlog.h>
 #include <unicode/ustdio.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <regex>
 #include <sstream>
+#include <system_error>
 #include <thread>
-
-#include <fcntl.h>
-#include <spdlog/spdlog.h>
 
 #include "core/log.h"
 
@@ -58,9 +60,11 @@ std::vector<std::string> Words(const std::string& command) {
     return words;
 }
 
-FILE* OpenBinary(const std::string& path) {
-    FILE* file = std::fopen(path.c_str(), "rb");
-    if (file == nullptr) {
+using File = std::unique_ptr<FILE, int (*)(FILE*)>;
+
+File OpenBinary(const std::string& path) {
+    File file(std::fopen(path.c_str(), "rb"), &std::fclose);
+    if (!file) {
         throw std::runtime_error("cannot open " + path);
     }
     return file;
@@ -68,9 +72,7 @@ FILE* OpenBinary(const std::string& path) {
 
 std::unique_ptr<FSTProcessor> LoadFst(const std::string& path) {
     auto fst = std::make_unique<FSTProcessor>();
-    FILE* file = OpenBinary(path);
-    fst->load(file);
-    std::fclose(file);
+    fst->load(OpenBinary(path).get());
     return fst;
 }
 
@@ -128,9 +130,7 @@ Stage MakeStage(const std::vector<std::string>& words) {
         Apertium::TaggerFlags tagger_flags;
         tagger_flags.setNullFlush(true);
         auto hmm = std::make_shared<HMM>(tagger_flags);
-        FILE* file = OpenBinary(files[0]);
-        hmm->deserialise(file);
-        std::fclose(file);
+        hmm->deserialise(OpenBinary(files[0]).get());
         // The tagger reads a file by name; its input pipe has one under /proc.
         return [hmm](InputFile&, UFILE* out, int in_fd) {
             const std::string path = "/proc/self/fd/" + std::to_string(in_fd);
@@ -155,9 +155,7 @@ Stage MakeStage(const std::vector<std::string>& words) {
     if (program == "lrx-proc") {
         known({"-m"}, 1);
         auto lrx = std::make_shared<LRXProcessor>();
-        FILE* file = OpenBinary(files[0]);
-        lrx->load(file);
-        std::fclose(file);
+        lrx->load(OpenBinary(files[0]).get());
         lrx->init();
         lrx->setNullFlush(true);
         return [lrx](InputFile& in, UFILE* out, int) { lrx->process(in, out); };
@@ -179,6 +177,51 @@ Stage MakeStage(const std::vector<std::string>& words) {
     throw std::runtime_error("unsupported program " + program);
 }
 
+// The stages a mode file describes, one per command between pipes.
+std::vector<Stage> MakeStages(const std::string& mode) {
+    std::vector<Stage> stages;
+    std::stringstream commands(mode);
+    for (std::string command; std::getline(commands, command, '|');) {
+        stages.push_back(MakeStage(Words(command)));
+    }
+    return stages;
+}
+
+void BlockSigpipe(sigset_t* old) {
+    sigset_t pipe_only;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_only, old);
+}
+
+// Writes all of `data`; false when the reader is gone. SIGPIPE is held back meanwhile (and one it
+// raised is taken), so a stage that stopped is an error here, not the end of the process.
+bool WriteAll(int fd, std::string_view data) {
+    sigset_t old;
+    BlockSigpipe(&old);
+    bool written = true;
+    for (size_t done = 0; done < data.size();) {
+        const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            written = false;
+            break;
+        }
+        done += static_cast<size_t>(n);
+    }
+    if (!written) {
+        sigset_t pipe_only;
+        sigemptyset(&pipe_only);
+        sigaddset(&pipe_only, SIGPIPE);
+        const timespec now{};
+        sigtimedwait(&pipe_only, nullptr, &now);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    return written;
+}
+
 // Apertium's stream format gives these characters meaning; plain text escapes them.
 bool Special(char c) {
     return std::string_view("\\[]^$/@<>{}*#~").find(c) != std::string_view::npos;
@@ -186,111 +229,115 @@ bool Special(char c) {
 
 }  // namespace
 
+// One pair's stages running, each on a thread, joined by pipes. Not thread-safe: its pair's
+// mutex serializes the calls.
 class ApertiumTranslator::Pipeline {
    public:
-    Pipeline(std::string pair, const std::vector<Stage>& stages) : pair_(std::move(pair)) {
-        int previous_read = -1;
-        for (size_t i = 0; i <= stages.size(); ++i) {
-            int fds[2];
-            B5_ASSERT(pipe2(fds, O_CLOEXEC) == 0, "pipe2 failed");
-            if (i == 0) {
-                input_ = fds[1];
-            } else {
-                const Stage stage = stages[i - 1];
-                const int in_fd = previous_read;
-                const int out_fd = fds[1];
-                threads_.emplace_back([stage, in_fd, out_fd] {
-                    InputFile in;
-                    in.wrap(fdopen(in_fd, "r"));
-                    UFILE* out = u_fadopt(fdopen(out_fd, "w"), nullptr, "UTF-8");
-                    stage(in, out, in_fd);
-                    u_fclose(out);  // closes the pipe: the next stage sees the end
-                });
+    // Throws when the stages cannot be started (no pipe or thread to be had).
+    explicit Pipeline(const std::vector<Stage>& stages) {
+        try {
+            int previous_read = -1;
+            for (size_t i = 0; i <= stages.size(); ++i) {
+                int fds[2];
+                if (pipe2(fds, O_CLOEXEC) != 0) {
+                    throw std::system_error(errno, std::generic_category(), "pipe2");
+                }
+                if (i == 0) {
+                    input_ = fds[1];
+                } else {
+                    Start(stages[i - 1], previous_read, fds[1]);
+                }
+                previous_read = fds[0];
             }
-            previous_read = fds[0];
+            output_ = previous_read;
+        } catch (...) {
+            Stop();
+            throw;
         }
-        output_ = previous_read;
     }
+    ~Pipeline() { Stop(); }
 
-    ~Pipeline() {
-        ::close(input_);  // each stage ends in turn
-        for (auto& thread : threads_) {
-            // A pipeline that stopped answering may never end: left to the process's exit.
-            broken_ ? thread.detach() : thread.join();
-        }
-        ::close(output_);
-    }
+    bool broken() const { return broken_; }
 
-    Result<std::string> Translate(std::string_view text) {
-        std::string request;
-        for (const char c : text) {
-            if (c == '\0' || c == '\n' || c == '\r') {
-                request += ' ';
-                continue;
-            }
-            if (Special(c)) {
-                request += '\\';
-            }
-            request += c;
-        }
-        // A blank before the NUL: some stages pass a NUL on (and flush) only between words.
-        request += "\n";
-        request += '\0';
-        std::lock_guard lock(mutex_);
-        if (broken_) {
-            return Error{ErrorCode::kUnavailable, "the translator stopped answering"};
-        }
-        for (size_t done = 0; done < request.size();) {
-            const ssize_t n = ::write(input_, request.data() + done, request.size() - done);
-            if (n <= 0) {
-                return Broken("its input pipe closed");
-            }
-            done += static_cast<size_t>(n);
+    // The translation of `request` (escaped, ending in NUL), or why the pipeline broke.
+    Result<std::string> Translate(const std::string& request) {
+        if (!WriteAll(input_, request)) {
+            return Broken("its input pipe closed");
         }
         std::string reply;
         char buffer[4096];
-        while (true) {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kTimeoutMs);
+        while (reply.empty() || reply.back() != '\0') {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                deadline - std::chrono::steady_clock::now());
             pollfd ready{output_, POLLIN, 0};
-            if (::poll(&ready, 1, kTimeoutMs) != 1) {
+            const int polled = ::poll(&ready, 1, static_cast<int>(std::max<int64_t>(0, left.count())));
+            if (polled < 0 && errno == EINTR) {
+                continue;
+            }
+            if (polled != 1) {
                 return Broken("no answer within 10 s");
             }
             const ssize_t n = ::read(output_, buffer, sizeof buffer);
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
             if (n <= 0) {
                 return Broken("its output pipe closed");
             }
             reply.append(buffer, static_cast<size_t>(n));
-            if (reply.back() == '\0') {
-                break;
-            }
         }
-        // Stages answer a NUL with a NUL of their own; the text is what precedes the first.
-        reply.resize(reply.find('\0'));
-        std::string text_out;
-        for (size_t i = 0; i < reply.size(); ++i) {
-            if (reply[i] == '\\' && i + 1 < reply.size()) {
-                ++i;
-            }
-            text_out += reply[i];
-        }
-        const auto first = text_out.find_first_not_of(" \n");
-        const auto last = text_out.find_last_not_of(" \n");
-        return first == std::string::npos ? std::string() : text_out.substr(first, last - first + 1);
+        return reply;
     }
 
    private:
-    Error Broken(const char* why) {  // REQUIRES(mutex_)
+    void Start(const Stage& stage, int in_fd, int out_fd) {
+        threads_.emplace_back([stage, in_fd, out_fd] {
+            sigset_t old;
+            BlockSigpipe(&old);  // for the thread's life: a write to a stopped stage fails instead
+            InputFile in;
+            in.wrap(fdopen(in_fd, "r"));
+            UFILE* out = u_fadopt(fdopen(out_fd, "w"), nullptr, "UTF-8");
+            try {
+                stage(in, out, in_fd);
+            } catch (const std::exception& e) {  // malformed input or a library error
+                spdlog::error("msg=\"apertium stage failed\" error={}", LogQuote(e.what()));
+            }
+            u_fclose(out);  // closes the pipe: the next stage sees the end, and so do we
+        });
+    }
+
+    Error Broken(const char* why) {
         broken_ = true;
-        spdlog::error("msg=\"apertium pair stopped answering; restart to recover\" pair={} why={}", pair_,
-                      LogQuote(why));
+        spdlog::error("msg=\"apertium pair stopped answering; restarting it\" why={}", LogQuote(why));
         return Error{ErrorCode::kUnavailable, "the translator stopped answering"};
     }
 
-    const std::string pair_;
+    void Stop() {
+        if (input_ >= 0) {
+            ::close(input_);  // each stage ends in turn
+        }
+        for (auto& thread : threads_) {
+            // A pipeline that stopped answering may never end: its threads are left to finish
+            // (or to the process's exit) on their own.
+            broken_ ? thread.detach() : thread.join();
+        }
+        if (output_ >= 0) {
+            ::close(output_);
+        }
+    }
+
     int input_ = -1;
     int output_ = -1;
     std::vector<std::thread> threads_;
-    std::mutex mutex_;
-    bool broken_ = false;  // GUARDED_BY(mutex_)
+    bool broken_ = false;
+};
+
+// A pair: its mode file and the pipeline running it, made again when it breaks.
+struct ApertiumTranslator::Pair {
+    std::string mode;
+    std::mutex mutex;
+    std::unique_ptr<Pipeline> pipeline;  // GUARDED_BY(mutex)
 };
 
 Result<std::unique_ptr<ApertiumTranslator>> ApertiumTranslator::Load(const std::string& modes_dir) {
@@ -308,12 +355,10 @@ Result<std::unique_ptr<ApertiumTranslator>> ApertiumTranslator::Load(const std::
         std::stringstream mode;
         mode << file.rdbuf();
         try {
-            std::vector<Stage> stages;
-            std::stringstream commands(mode.str());
-            for (std::string command; std::getline(commands, command, '|');) {
-                stages.push_back(MakeStage(Words(command)));
-            }
-            translator->pipelines_[pair] = std::make_unique<Pipeline>(pair, stages);
+            auto loaded = std::make_unique<Pair>();
+            loaded->mode = mode.str();
+            loaded->pipeline = std::make_unique<Pipeline>(MakeStages(loaded->mode));
+            translator->pipelines_[pair] = std::move(loaded);
         } catch (const std::exception& e) {
             spdlog::warn("msg=\"apertium pair skipped\" pair={} error={}", pair, LogQuote(e.what()));
         }
@@ -342,7 +387,48 @@ Result<std::string> ApertiumTranslator::Translate(std::string_view pair, std::st
     if (text.size() > kTextBytesMax) {
         return Error{ErrorCode::kInvalidArgument, "text too long"};
     }
-    return found->second->Translate(text);
+    std::string request;
+    for (const char c : text) {
+        if (c == '\0' || c == '\n' || c == '\r') {
+            request += ' ';
+            continue;
+        }
+        if (Special(c)) {
+            request += '\\';
+        }
+        request += c;
+    }
+    // A blank before the NUL: some stages pass a NUL on (and flush) only between words.
+    request += "\n";
+    request += '\0';
+
+    Pair& loaded = *found->second;
+    std::lock_guard lock(loaded.mutex);
+    if (!loaded.pipeline || loaded.pipeline->broken()) {
+        try {  // the broken one's threads are let go; a new one starts from the mode file
+            loaded.pipeline.reset();
+            loaded.pipeline = std::make_unique<Pipeline>(MakeStages(loaded.mode));
+        } catch (const std::exception& e) {
+            spdlog::error("msg=\"apertium pair not restarted\" pair={} error={}", found->first, LogQuote(e.what()));
+            return Error{ErrorCode::kUnavailable, "the translator is unavailable"};
+        }
+    }
+    auto reply = loaded.pipeline->Translate(request);
+    if (!reply) {
+        return reply.error();
+    }
+    // Stages answer a NUL with a NUL of their own; the text is what precedes the first.
+    reply->resize(reply->find('\0'));
+    std::string out;
+    for (size_t i = 0; i < reply->size(); ++i) {
+        if ((*reply)[i] == '\\' && i + 1 < reply->size()) {
+            ++i;
+        }
+        out += (*reply)[i];
+    }
+    const auto first = out.find_first_not_of(" \n");
+    const auto last = out.find_last_not_of(" \n");
+    return first == std::string::npos ? std::string() : out.substr(first, last - first + 1);
 }
 
 }  // namespace beta500::dubbing

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <sstream>
 #include <fstream>
 #include <future>
@@ -129,7 +130,8 @@ TEST(Apertium, KeepsNoStateBetweenTextsAndTakesMarkupLiterally) {
     auto& translator = Translator();
     const auto first = translator.Translate("eng-spa", "where is the train station");
     ASSERT_TRUE(first);
-    for (const std::string odd : {"^hello/$ [world] {a} <b> @c *d #e ~f \\ g", "", "   ", "line\nbreak\0nul"}) {
+    using namespace std::string_literals;
+    for (const std::string& odd : {"^hello/$ [world] {a} <b> @c *d #e ~f \\ g"s, ""s, "   "s, "line\nbreak\0nul"s}) {
         ASSERT_TRUE(translator.Translate("eng-spa", odd)) << odd;
     }
     EXPECT_EQ(*translator.Translate("eng-spa", "where is the train station"), *first);
@@ -154,6 +156,23 @@ TEST(Apertium, TranslatesFromSeveralThreadsAndRefusesWhatItCannot) {
     EXPECT_EQ(translator.Translate("eng-spa", std::string(ApertiumTranslator::kTextBytesMax + 1, 'a')).error().code,
               ErrorCode::kInvalidArgument);
     EXPECT_FALSE(ApertiumTranslator::Load("/nonexistent"));
+}
+
+TEST(Apertium, APairWhoseStageFailsAnswersAnErrorAndStartsAgain) {
+    // Analysis twice: the second stage reads the first one's markup as text and throws.
+    const std::string dir = ::testing::TempDir() + "/modes";
+    std::filesystem::create_directories(dir);
+    const std::string analysis = "lt-proc '/usr/share/apertium/apertium-eng-spa/eng-spa.automorf.bin'";
+    std::ofstream(dir + "/eng-xxx.mode") << analysis << " | " << analysis << "\n";
+    auto translator = ApertiumTranslator::Load(dir);
+    ASSERT_TRUE(translator) << translator.error().message;
+    for (int attempt = 0; attempt < 3; ++attempt) {  // each time on a pipeline started anew
+        const auto start = std::chrono::steady_clock::now();
+        const auto answer = (*translator)->Translate("eng-xxx", "hello world");
+        ASSERT_FALSE(answer);
+        EXPECT_EQ(answer.error().code, ErrorCode::kUnavailable);
+        EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5)) << "not a timeout";
+    }
 }
 
 TEST(Espeak, SpeaksInstalledVoicesAt22050Hz) {

@@ -37,9 +37,9 @@ VoiceActivity::Event VoiceActivity::Push(std::span<const int16_t> frame) {
     }
     const double rms = std::sqrt(energy / static_cast<double>(frame.size()));
     speech_ = rms > std::max(kMinRms, 3 * noise_);
-    if (!speech_) {
-        noise_ = frames_ == 0 && noise_ == 0 ? rms : 0.95 * noise_ + 0.05 * rms;
-    }
+    // The floor falls at once to a quieter frame and rises slowly with every louder one, speech
+    // included: a room that gets louder for good is noise again within about ten seconds.
+    noise_ = rms < noise_ ? rms : noise_ + 0.002 * (rms - noise_);
     if (!in_utterance_) {
         preroll_.insert(preroll_.end(), frame.begin(), frame.end());
         if (preroll_.size() > kPrerollFrames * kFrame) {
@@ -106,8 +106,8 @@ struct PipelineEngine::Shared {
         Clock::time_point received;
     };
 
-    Shared(live::StreamOptions options, Emit emit, int64_t backlog_bytes)
-        : options(std::move(options)), backlog_bytes(backlog_bytes), emit(std::move(emit)) {}
+    Shared(live::StreamOptions stream_options, Emit output, int64_t backlog)
+        : options(std::move(stream_options)), backlog_bytes(backlog), emit(std::move(output)) {}
 
     void Queue(Job job, int64_t bytes) {
         {
@@ -117,10 +117,10 @@ struct PipelineEngine::Shared {
             }
             if (queued_bytes + bytes > backlog_bytes) {
                 overloaded = true;
-                return;
+            } else {
+                queued_bytes += bytes;
+                jobs.push_back(std::move(job));
             }
-            queued_bytes += bytes;
-            jobs.push_back(std::move(job));
         }
         ready.notify_one();
     }
@@ -178,13 +178,12 @@ class PipelineStream : public live::DubbingStream {
 // One stream's work, on its worker thread.
 class Worker {
    public:
-    // Without a recognizer, audio is answered once with `speech_unavailable` and `why`.
-    Worker(PipelineEngine::Shared& shared, std::unique_ptr<RecognizerStream> recognizer, std::string why,
-           Translator& translator, Synthesizer& synthesizer, const PipelineConfig& config,
-           PipelineEngine::Metrics& metrics)
+    // `recognizer` (null: text only) gives the stream its decoder at the first audio; without
+    // one, audio is answered once with `speech_unavailable`.
+    Worker(PipelineEngine::Shared& shared, Recognizer* recognizer, Translator& translator, Synthesizer& synthesizer,
+           const PipelineConfig& config, PipelineEngine::Metrics& metrics)
         : shared_(shared),
-          recognizer_(std::move(recognizer)),
-          no_speech_why_(std::move(why)),
+          recognizer_engine_(recognizer),
           translator_(translator),
           synthesizer_(synthesizer),
           config_(config),
@@ -197,18 +196,28 @@ class Worker {
             bool overloaded = false;
             {
                 std::unique_lock lock(shared_.mutex);
-                shared_.ready.wait(lock, [&] { return shared_.closed || !shared_.jobs.empty(); });
+                shared_.ready.wait(lock, [&] {
+                    return shared_.closed || shared_.overloaded || !shared_.jobs.empty();
+                });
                 if (shared_.closed) {
                     return;
                 }
-                job = std::move(shared_.jobs.front());
-                shared_.jobs.pop_front();
-                shared_.queued_bytes -= job.text ? kTextBacklogMs * kBytesPerMs : static_cast<int64_t>(job.data.size());
                 overloaded = std::exchange(shared_.overloaded, false);
+                if (!shared_.jobs.empty()) {
+                    job = std::move(shared_.jobs.front());
+                    shared_.jobs.pop_front();
+                    shared_.queued_bytes -=
+                        job.text ? kTextBacklogMs * kBytesPerMs : static_cast<int64_t>(job.data.size());
+                } else {
+                    job.received = {};  // nothing to do but say so
+                }
             }
             if (overloaded) {
                 shared_.Send(Kind::kError, "dubbing_overloaded",
                              "audio arrived faster than it could be dubbed; some was dropped");
+            }
+            if (job.received == Clock::time_point{}) {
+                continue;
             }
             if (job.text) {
                 Speak(job.data, job.received, 0, 0);
@@ -220,6 +229,18 @@ class Worker {
 
    private:
     void Listen(const PipelineEngine::Shared::Job& job) {
+        if (!recognizer_ && recognizer_engine_ != nullptr) {
+            // Made at the first audio, not at the start: a session that never speaks (or is
+            // refused its credits) costs no decoder.
+            auto opened = recognizer_engine_->Open();
+            recognizer_engine_ = nullptr;
+            if (opened) {
+                recognizer_ = std::move(*opened);
+            } else {
+                no_speech_why_ = "speech recognition is unavailable: " + opened.error().message;
+                spdlog::error("msg=\"recognizer not opened\" error={}", LogQuote(opened.error().message));
+            }
+        }
         if (!recognizer_) {
             if (!told_no_speech_) {
                 told_no_speech_ = true;
@@ -320,8 +341,9 @@ class Worker {
     }
 
     PipelineEngine::Shared& shared_;
+    Recognizer* recognizer_engine_;
     std::unique_ptr<RecognizerStream> recognizer_;
-    const std::string no_speech_why_;
+    std::string no_speech_why_ = "this session takes text only";
     Translator& translator_;
     Synthesizer& synthesizer_;
     const PipelineConfig& config_;
@@ -344,6 +366,7 @@ PipelineEngine::PipelineEngine(Recognizer* recognizer, Translator& translator, S
       translator_(translator),
       synthesizer_(synthesizer),
       config_(config),
+      languages_(Offer(recognizer, translator, synthesizer)),
       metrics_(std::make_unique<Metrics>(metrics)) {}
 
 PipelineEngine::~PipelineEngine() {
@@ -354,13 +377,14 @@ PipelineEngine::~PipelineEngine() {
     idle_.wait(lock, [&] { return streams_.empty(); });
 }
 
-std::vector<live::LanguagePair> PipelineEngine::languages() const {
+std::vector<live::LanguagePair> PipelineEngine::Offer(Recognizer* recognizer, Translator& translator,
+                                                      Synthesizer& synthesizer) {
     std::vector<live::LanguagePair> pairs;
-    for (const std::string& pair : translator_.pairs()) {
+    for (const std::string& pair : translator.pairs()) {
         const auto dash = pair.find('-');
         live::LanguagePair language{pair.substr(0, dash), pair.substr(dash + 1), false};
-        if (synthesizer_.Speaks(language.target)) {
-            language.speech = recognizer_ != nullptr && recognizer_->language() == language.source;
+        if (synthesizer.Speaks(language.target)) {
+            language.speech = recognizer != nullptr && recognizer->language() == language.source;
             pairs.push_back(std::move(language));
         }
     }
@@ -378,25 +402,27 @@ std::unique_ptr<live::DubbingStream> PipelineEngine::Open(const live::StreamOpti
         streams_.insert(shared);
         metrics_->active.Set(static_cast<int64_t>(streams_.size()));
     }
-    std::thread([this, shared] { Run(shared); }).detach();
+    try {
+        std::thread([this, shared] { Run(shared); }).detach();
+    } catch (const std::system_error& e) {  // no thread to be had: refused like a full engine
+        spdlog::error("msg=\"dubbing worker not started\" error={}", LogQuote(e.what()));
+        std::lock_guard lock(mutex_);
+        streams_.erase(shared);
+        metrics_->active.Set(static_cast<int64_t>(streams_.size()));
+        return nullptr;
+    }
     return std::make_unique<PipelineStream>(shared);
 }
 
 void PipelineEngine::Run(std::shared_ptr<Shared> shared) {
-    {
-        std::unique_ptr<RecognizerStream> recognizer;
-        std::string why = "this session takes text only";
-        if (shared->options.speech && recognizer_ != nullptr) {
-            auto opened = recognizer_->Open();
-            if (opened) {
-                recognizer = std::move(*opened);
-            } else {
-                why = "speech recognition is unavailable: " + opened.error().message;
-                spdlog::error("msg=\"recognizer not opened\" error={}", LogQuote(opened.error().message));
-            }
-        }
-        Worker(*shared, std::move(recognizer), std::move(why), translator_, synthesizer_, config_, *metrics_).Run();
-    }  // the recognizer's decoder goes back before the engine may be destroyed
+    try {
+        Worker(*shared, shared->options.speech ? recognizer_ : nullptr, translator_, synthesizer_, config_, *metrics_)
+            .Run();
+    } catch (const std::exception& e) {  // the stream ends; the process and its other streams go on
+        spdlog::error("msg=\"dubbing stream failed\" error={}", LogQuote(e.what()));
+        metrics_->failures.Inc();
+        shared->Send(Kind::kError, "dubbing_failed", "dubbing stopped for this session");
+    }  // the worker's decoder is back in the pool before the engine may be destroyed
     std::lock_guard lock(mutex_);
     streams_.erase(shared);
     metrics_->active.Set(static_cast<int64_t>(streams_.size()));

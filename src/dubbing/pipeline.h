@@ -28,7 +28,8 @@ struct PipelineConfig {
 };
 
 // Voice activity on 10 ms frames: a frame is speech when its RMS is above max(kMinRms,
-// 3 x the noise floor), the floor being the running average of non-speech frames. An utterance
+// 3 x the noise floor); the floor drops at once to a quieter frame and rises slowly (0.2 % of
+// the difference a frame) with louder ones, so lasting noise stops counting as speech. An utterance
 // starts at 3 speech frames in a row (with 200 ms of audio before them) and ends after
 // `silence_ms` of non-speech or at `utterance_ms_max`.
 class VoiceActivity {
@@ -66,7 +67,7 @@ class PipelineEngine : public live::DubbingEngine {
     ~PipelineEngine() override;
 
     std::string_view name() const override { return "pipeline"; }
-    std::vector<live::LanguagePair> languages() const override;
+    std::vector<live::LanguagePair> languages() const override { return languages_; }
     std::vector<int> output_rates() const override { return {8000, 16000, 22050, 24000, 44100, 48000}; }
     std::unique_ptr<live::DubbingStream> Open(const live::StreamOptions& options, Emit emit) override;
 
@@ -74,12 +75,17 @@ class PipelineEngine : public live::DubbingEngine {
     struct Shared;
 
    private:
+    // The pairs the synthesizer speaks the target of, with speech when the recognizer hears
+    // the source; fixed once the engines are loaded.
+    static std::vector<live::LanguagePair> Offer(Recognizer* recognizer, Translator& translator,
+                                                 Synthesizer& synthesizer);
     void Run(std::shared_ptr<Shared> shared);
 
     Recognizer* const recognizer_;
     Translator& translator_;
     Synthesizer& synthesizer_;
     const PipelineConfig config_;
+    const std::vector<live::LanguagePair> languages_;
     std::unique_ptr<Metrics> metrics_;
 
     std::mutex mutex_;

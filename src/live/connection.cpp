@@ -25,12 +25,10 @@ void LiveConnection::OnOpen(std::shared_ptr<http::Channel> channel) {
         channel->Close(refusal_->first, refusal_->second);
         return;
     }
-    // The stream first: an engine at its limit refuses before any credit is held.
-    dubbing_ = engine_.Open(options_, [weak = weak_from_this()](DubbingOutput output) {
-        if (auto self = weak.lock()) {
-            self->Emit(std::move(output));
-        }
-    });
+    // The stream first: an engine at its limit refuses before any credit is held. Its output
+    // never outlives it (the stream is destroyed in OnClose, or first in the destructor), so
+    // `this` is valid whenever it emits, and the emitting thread never owns the connection.
+    dubbing_ = engine_.Open(options_, [this](DubbingOutput output) { Emit(std::move(output)); });
     if (!dubbing_) {
         channel->Close(http::kCloseTryAgainLater, "dubbing capacity reached; try again later");
         return;
@@ -39,18 +37,18 @@ void LiveConnection::OnOpen(std::shared_ptr<http::Channel> channel) {
         std::lock_guard lock(mutex_);
         channel_ = channel;
     }
-    manager_.Start(user_id_, channel, [weak = weak_from_this(), this](std::shared_ptr<Session> session) {
+    manager_.Start(user_id_, channel, [weak = weak_from_this(), &manager = manager_](std::shared_ptr<Session> session) {
         auto self = weak.lock();
         bool closed = true;
         if (self) {
-            std::lock_guard lock(mutex_);
-            closed = closed_;
+            std::lock_guard lock(self->mutex_);
+            closed = self->closed_;
             if (!closed) {
-                session_ = session;
+                self->session_ = session;
             }
         }
         if (closed) {
-            manager_.End(session, EndReason::kConnectionLost, http::kCloseAbnormal);
+            manager.End(session, EndReason::kConnectionLost, http::kCloseAbnormal);
         }
     }, Details());
 }
@@ -114,6 +112,10 @@ void LiveConnection::OnMessage(std::string data, bool binary) {
         return;
     }
     if (binary) {
+        if (!options_.speech) {
+            Error("speech_unavailable", "this session takes text only (input=text)");
+            return;
+        }
         if (data.size() % 2 != 0) {
             Error("invalid_audio", "audio is PCM16LE mono 16 kHz: an even number of bytes");
             return;

@@ -34,6 +34,8 @@ class LiveConnection : public http::StreamHandler,
     void OnClose(uint16_t code) override;
 
     LiveConnection(Manager& manager, DubbingEngine& engine) : manager_(manager), engine_(engine) {}
+    // The stream first, while the members its output uses are alive.
+    ~LiveConnection() override { dubbing_.reset(); }
 
    private:
     void Error(const std::string& code, const std::string& detail);

@@ -56,8 +56,9 @@ class DubbingEngine {
     virtual std::unique_ptr<DubbingStream> Open(const StreamOptions& options, Emit emit) = 0;
 };
 
-// Text longer than this (bytes of UTF-8) in one message is refused (`text_too_long`).
-inline constexpr size_t kTextBytesMax = 2000;
+// Text longer than this (bytes of UTF-8) in one message is refused (`text_too_long`): a subtitle
+// line, not a document; its speech (about 30 s at most) goes out in a few dozen messages.
+inline constexpr size_t kTextBytesMax = 500;
 
 // Why `options` cannot be served, or nullopt when they can.
 std::optional<std::string> Unsupported(const DubbingEngine& engine, const StreamOptions& options);
