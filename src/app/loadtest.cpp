@@ -117,7 +117,7 @@ asio::awaitable<void> Session(Run& run, Client& client) {
             client.rate = event.at("rate_per_minute").as_int64();
             ++run.connected;
         } else if (type == "credits.checkpoint") {
-            client.latencies_ms.push_back(NowMs() - event.at("at_ms").as_int64());
+            client.latencies_ms.push_back(NowMs() - event.at("due_at_ms").as_int64());
         } else if (type == "session.ended") {
             client.ended = true;
             client.charged = event.at("charged").as_int64();
@@ -254,7 +254,7 @@ int LoadTest(const LoadTestOptions& options) {
     const size_t samples = latencies.size();
     const int64_t p50 = Percentile(latencies, 0.50);
     const int64_t p99 = Percentile(latencies, 0.99);
-    std::printf("event delivery (checkpoint tick to receipt): %zu events, p50 %lld ms, p99 %lld ms\n",
+    std::printf("event delivery (checkpoint due to receipt): %zu events, p50 %lld ms, p99 %lld ms\n",
                 samples, static_cast<long long>(p50), static_cast<long long>(p99));
     std::printf("settled: %lld of %lld sessions; %lld charges differ from floor(active_ms x rate / 60000)\n",
                 static_cast<long long>(run.ended), static_cast<long long>(run.connected),

@@ -63,7 +63,10 @@ struct Manager::Metrics {
                                               "Session charges made by checkpoints.")),
           credits_charged(metrics.GetCounter("beta500_live_credits_charged_total",
                                              "Credits charged by checkpoints.")),
-          active(metrics.GetGauge("beta500_live_sessions", "Live sessions on this server.")) {}
+          active(metrics.GetGauge("beta500_live_sessions", "Live sessions on this server.")),
+          lateness(metrics.GetHistogram("beta500_live_checkpoint_lateness_seconds",
+                                        "From a session's checkpoint falling due to its charge being submitted.",
+                                        obs::LatencyBuckets())) {}
 
     void Ended(EndReason reason) {
         registry
@@ -77,6 +80,7 @@ struct Manager::Metrics {
     obs::Counter& sessions_charged;
     obs::Counter& credits_charged;
     obs::Gauge& active;
+    obs::Histogram& lateness;
 };
 
 Manager::Manager(std::string instance, const Config::Session& config, SessionStore& store,
@@ -190,6 +194,7 @@ void Manager::Start(int64_t user_id, std::shared_ptr<http::Channel> channel, Sta
                 row.instance = instance_;
                 row.started_at_ms = clock_.NowMs();
                 row.last_seen_at_ms = row.started_at_ms;
+                row.due_at_ms = row.started_at_ms + IntervalMs();
                 auto id = store_.Create(row);
                 if (!id) {
                     spdlog::error("msg=\"live session not recorded\" error={}",
@@ -345,26 +350,32 @@ CycleStats Manager::Checkpoint() {
     const auto started = std::chrono::steady_clock::now();
     CycleStats stats;
     const int64_t now = clock_.NowMs();
-    // The heartbeat first: charges below never run ahead of what a crash recovery would settle.
-    if (Status beat = store_.Heartbeat(instance_, now); !beat) {
-        spdlog::error("msg=\"live heartbeat failed\" error={}", LogQuote(beat.error().message));
+    // A bounded batch of the sessions due is read first, then all its charges go to the writer
+    // at once: the writer commits them in its own batches, and each session hears of its charge
+    // as soon as its batch is durable, not after the whole cycle.
+    auto due = store_.Due(instance_, now, config_.checkpoint_batch_max);
+    if (!due) {
+        spdlog::error("msg=\"live sessions not read\" error={}", LogQuote(due.error().message));
+        stats.store_failed = true;
         return stats;
     }
-    // Every due session is read first, then all charges go to the writer at once (bounded by a
-    // window): the writer commits them in its own batches, and each session hears of its charge
-    // as soon as its batch is durable, not after the whole cycle.
-    std::vector<SessionRow> rows;
-    for (int64_t after = 0;;) {
-        auto page = store_.Active(instance_, after, config_.checkpoint_batch_max);
-        if (!page) {
-            spdlog::error("msg=\"live sessions not read\" error={}", LogQuote(page.error().message));
-            break;
-        }
-        rows.insert(rows.end(), std::make_move_iterator(page->begin()), std::make_move_iterator(page->end()));
-        if (static_cast<int64_t>(page->size()) < config_.checkpoint_batch_max) {
-            break;
-        }
-        after = rows.back().id;
+    const std::vector<SessionRow>& rows = *due;
+    if (rows.empty()) {
+        return stats;
+    }
+    // Their heartbeat next: charges below never run ahead of what a crash recovery would settle.
+    std::vector<int64_t> ids;
+    ids.reserve(rows.size());
+    for (const auto& row : rows) {
+        ids.push_back(row.id);
+    }
+    if (Status beat = store_.Heartbeat(ids, now); !beat) {
+        spdlog::error("msg=\"live heartbeat failed\" error={}", LogQuote(beat.error().message));
+        stats.store_failed = true;
+        return stats;
+    }
+    for (const auto& row : rows) {
+        metrics_->lateness.Observe(static_cast<double>(now - row.due_at_ms) / 1000.0);
     }
     auto answers = Charge(rows, [&](const SessionRow& row) {
         const int64_t active_ms = std::max<int64_t>(0, now - row.started_at_ms);
@@ -400,7 +411,11 @@ CycleStats Manager::Checkpoint() {
             const bool exhausted = body.at("exhausted").as_bool();
             stats.credits += charged;
             stats.charged_sessions += charged > 0 ? 1 : 0;
-            charges.push_back({row.id, captured, row.ticks + 1});
+            // The session's next whole interval after now: on its own schedule, and one that fell
+            // behind skips the ticks it missed instead of bursting through them.
+            const int64_t next_due =
+                row.started_at_ms + ((now - row.started_at_ms) / IntervalMs() + 1) * IntervalMs();
+            charges.push_back({row.id, captured, row.ticks + 1, next_due});
             if (session) {
                 session->charged = captured;
                 session->channel->Send(json::serialize(json::object{
@@ -409,6 +424,7 @@ CycleStats Manager::Checkpoint() {
                     {"charged", charged},
                     {"total_charged", captured},
                     {"available", Int(body, {"balance", "available"})},
+                    {"due_at_ms", row.due_at_ms},
                     {"at_ms", now}}));
             }
             if (exhausted) {
@@ -476,8 +492,11 @@ Result<int64_t> Manager::Recover() {
 
 void Manager::StartWorker() {
     worker_ = std::thread([this] {
-        const auto interval = std::chrono::seconds(config_.checkpoint_interval_seconds);
-        auto next = std::chrono::steady_clock::now() + interval;
+        // Sessions fall due at their own times (their start plus whole intervals): the worker
+        // looks for due ones this often, so a charge comes at most this late.
+        constexpr auto kScan = std::chrono::milliseconds(100);
+        constexpr auto kStoreRetry = std::chrono::seconds(1);
+        auto next = std::chrono::steady_clock::now() + kScan;
         for (;;) {
             {
                 std::unique_lock lock(mutex_);
@@ -485,12 +504,13 @@ void Manager::StartWorker() {
                     return;
                 }
             }
-            Checkpoint();
-            next += interval;
-            const auto now = std::chrono::steady_clock::now();
-            if (next < now) {
-                next = now + interval;  // a cycle overran: skip the missed ticks, never burst
-            }
+            // A full batch that went through means more are due: the next one at once. A store
+            // that failed is tried again after a second, not every scan.
+            CycleStats stats;
+            do {
+                stats = Checkpoint();
+            } while (stats.sessions >= config_.checkpoint_batch_max && stats.failures == 0 && !Stopping());
+            next = std::max(next + (stats.store_failed ? kStoreRetry : kScan), std::chrono::steady_clock::now());
         }
     });
 }

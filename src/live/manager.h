@@ -78,6 +78,7 @@ struct CycleStats {
     int64_t credits = 0;
     int64_t ended = 0;           // ended for lack of credits
     int64_t failures = 0;        // sessions whose charge failed (retried next cycle)
+    bool store_failed = false;   // the session store could not be read or written: nothing charged
     double seconds = 0;
 };
 
@@ -108,7 +109,10 @@ class Manager {
     bool Terminate(int64_t session_id, EndReason reason, uint16_t close_code);
     // Ends every session of the user; returns how many.
     int64_t EndUserSessions(int64_t user_id, EndReason reason, uint16_t close_code);
-    // One checkpoint cycle, now (blocking). The worker calls it every interval.
+    // Charges the sessions due now, at most session.checkpoint_batch_max of them, the longest
+    // due first (blocking). Each falls due at its start plus whole checkpoint intervals, so a
+    // server's sessions are charged spread over the interval. The worker calls it every 100 ms,
+    // and again at once after a full batch; with nothing due it reads one index and writes nothing.
     CycleStats Checkpoint();
     // Settles the sessions other (dead) processes left active, up to their last heartbeat, as
     // connection_lost. Blocking; returns how many.
@@ -120,6 +124,11 @@ class Manager {
 
    private:
     struct Metrics;
+    int64_t IntervalMs() const { return config_.checkpoint_interval_seconds * 1000; }
+    bool Stopping() const {
+        std::lock_guard lock(mutex_);
+        return stopping_;
+    }
     // Checkpoint and settlement charges waiting for the writer at once, at most (well under its
     // queue bound).
     static constexpr std::ptrdiff_t kChargesInFlightMax = 16384;

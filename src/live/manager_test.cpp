@@ -243,20 +243,58 @@ TEST_F(ManagerTest, ATopUpDuringASessionTakesEffectAtTheNextCheckpointAndReArmsW
     EXPECT_EQ(channel->Event("credits.warning", 3)->at("threshold_percent").as_int64(), 20);
 }
 
-TEST_F(ManagerTest, ChargesEverySessionAcrossManyPages) {
-    config_.checkpoint_batch_max = 2;  // five sessions: pages of 2, 2 and 1
+TEST_F(ManagerTest, ChargesDueSessionsInBoundedBatchesLongestDueFirst) {
+    config_.checkpoint_batch_max = 2;  // five sessions: batches of 2, 2 and 1
     manager_ = std::make_unique<Manager>("test", config_, *sessions_, *writer_, bus_, pool_, clock_, metrics_);
     std::vector<std::shared_ptr<Session>> started;
     for (int i = 0; i < 5; ++i) {
         started.push_back(Start(User(1000)).second);
+        clock_.Advance(1'000);
     }
     clock_.Advance(30'000);
-    const CycleStats stats = manager_->Checkpoint();
-    EXPECT_EQ(stats.sessions, 5);
-    EXPECT_EQ(stats.credits, 150);
-    for (const auto& session : started) {
-        EXPECT_EQ(Row(session->id).charged, 30);
+    std::vector<int64_t> batches;
+    for (CycleStats stats; (stats = manager_->Checkpoint()).sessions > 0;) {
+        batches.push_back(stats.sessions);
     }
+    EXPECT_EQ(batches, (std::vector<int64_t>{2, 2, 1}));
+    for (size_t i = 0; i < started.size(); ++i) {
+        EXPECT_EQ(Row(started[i]->id).charged, 35 - static_cast<int64_t>(i));  // each to the millisecond
+    }
+    // The first batch held the two sessions due longest.
+    EXPECT_EQ(Row(started[0]->id).last_seen_at_ms, Row(started[1]->id).last_seen_at_ms);
+}
+
+TEST_F(ManagerTest, ChargesEachSessionWhenItFallsDueOnItsOwnSchedule) {
+    auto [early_channel, early] = Start(User(1000));
+    clock_.Advance(10'000);
+    auto [late_channel, late] = Start(User(1000));
+    EXPECT_EQ(manager_->Checkpoint().sessions, 0);  // nothing due: nothing read beyond the index
+    clock_.Advance(19'999);
+    EXPECT_EQ(manager_->Checkpoint().sessions, 0);
+    clock_.Advance(1);  // 30 s after the first start
+    CycleStats stats = manager_->Checkpoint();
+    EXPECT_EQ(stats.sessions, 1);
+    EXPECT_EQ(Row(early->id).charged, 30);
+    EXPECT_EQ(Row(early->id).due_at_ms, kStart + 60'000);
+    EXPECT_EQ(Row(late->id).charged, 0);
+    EXPECT_EQ(early_channel->Event("credits.checkpoint")->at("due_at_ms").as_int64(), kStart + 30'000);
+    clock_.Advance(10'000);  // 30 s after the second start
+    stats = manager_->Checkpoint();
+    EXPECT_EQ(stats.sessions, 1);
+    EXPECT_EQ(Row(late->id).charged, 30);
+    EXPECT_EQ(Row(late->id).ticks, 1);
+    EXPECT_EQ(Row(late->id).last_seen_at_ms, kStart + 40'000);  // its heartbeat before its charge
+    EXPECT_EQ(Row(early->id).last_seen_at_ms, kStart + 30'000);
+    // A session far behind (the server was busy) is charged to the millisecond and goes on with
+    // its next tick a whole interval later, not a burst of the missed ones.
+    clock_.Advance(75'000);  // 115 s after the first start: its ticks at 60 and 90 s were missed
+    stats = manager_->Checkpoint();
+    EXPECT_EQ(stats.sessions, 2);
+    EXPECT_EQ(Row(early->id).charged, 115);
+    EXPECT_EQ(Row(early->id).due_at_ms, kStart + 120'000);  // its 4th interval: 60 and 90 s skipped
+    EXPECT_EQ(Row(early->id).ticks, 2);
+    EXPECT_EQ(Row(late->id).charged, 105);
+    EXPECT_EQ(Row(late->id).due_at_ms, kStart + 130'000);  // 10 s + 4 x 30 s: 70 and 100 s skipped
 }
 
 TEST_F(ManagerTest, CapsConcurrentSessionsPerUser) {

@@ -24,6 +24,7 @@ struct SessionRow {
     int64_t last_seen_at_ms = 0;  // the owner's last heartbeat
     int64_t charged = 0;          // credits captured so far (as of the last checkpoint)
     int64_t ticks = 0;            // checkpoints done
+    int64_t due_at_ms = 0;        // when the next checkpoint falls due
     std::optional<int64_t> ended_at_ms;
     std::string end_reason;
     int64_t active_ms = 0;  // settled active time, once ended
@@ -35,6 +36,7 @@ struct ChargeRecord {
     int64_t session_id = 0;
     int64_t charged = 0;
     int64_t tick = 0;
+    int64_t due_at_ms = 0;  // the next checkpoint's
 };
 
 class SessionStore {
@@ -42,14 +44,14 @@ class SessionStore {
     virtual ~SessionStore() = default;
     // Records a new active session; returns its id.
     virtual Result<int64_t> Create(const SessionRow& row) = 0;
-    // The owner's heartbeat: last_seen_at of every active session of `instance` becomes now.
-    virtual Status Heartbeat(const std::string& instance, int64_t now_ms) = 0;
-    // Active sessions of `instance` with id > after_id, by id, at most `limit`.
-    virtual Result<std::vector<SessionRow>> Active(const std::string& instance, int64_t after_id,
-                                                   int64_t limit) = 0;
+    // The owner's heartbeat for sessions it is about to charge up to now: their last_seen_at
+    // becomes now (never earlier than it was).
+    virtual Status Heartbeat(const std::vector<int64_t>& session_ids, int64_t now_ms) = 0;
+    // Active sessions of `instance` due by `now_ms`, the longest due first, at most `limit`.
+    virtual Result<std::vector<SessionRow>> Due(const std::string& instance, int64_t now_ms, int64_t limit) = 0;
     // Active sessions owned by any other instance (on SQLite, left by a crashed process).
     virtual Result<std::vector<SessionRow>> Orphaned(const std::string& instance, int64_t limit) = 0;
-    // Updates charged and ticks of sessions still active.
+    // Updates charged, ticks and the next due time of sessions still active.
     virtual Status RecordCharges(const std::vector<ChargeRecord>& charges) = 0;
     // Ends an active session; returns false if it had ended already.
     virtual Result<bool> End(int64_t id, const std::string& reason, int64_t ended_at_ms,

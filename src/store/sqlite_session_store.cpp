@@ -6,7 +6,7 @@ namespace {
 constexpr const char* kColumns =
     "s.id, s.user_id, s.hold_id, s.feature, s.rate_per_minute, s.instance, s.status, s.started_at, "
     "s.last_seen_at, s.charged, s.ticks, s.ended_at, COALESCE(s.end_reason, ''), s.active_ms, "
-    "u.email FROM live_sessions s JOIN users u ON u.id = s.user_id";
+    "u.email, s.due_at FROM live_sessions s JOIN users u ON u.id = s.user_id";
 
 }  // namespace
 
@@ -36,6 +36,7 @@ std::vector<live::SessionRow> SqliteSessionStore::Rows(Statement& statement) {
         row.end_reason = statement.Text(12);
         row.active_ms = statement.Int(13);
         row.email = statement.Text(14);
+        row.due_at_ms = statement.Int(15);
     }
     statement.Reset();
     return rows;
@@ -45,30 +46,37 @@ Result<int64_t> SqliteSessionStore::Create(const live::SessionRow& row) {
     return Locked([&]() -> Result<int64_t> {
         connection_
             ->Cached("INSERT INTO live_sessions (user_id, hold_id, feature, rate_per_minute, instance, "
-                     "status, started_at, last_seen_at) VALUES (?, ?, ?, ?, ?, 'active', ?, ?)")
+                     "status, started_at, last_seen_at, due_at) VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?)")
             .Bind(1, row.user_id).Bind(2, row.hold_id).Bind(3, row.feature)
             .Bind(4, row.rate_per_minute).Bind(5, row.instance).Bind(6, row.started_at_ms)
-            .Bind(7, row.last_seen_at_ms).Run();
+            .Bind(7, row.last_seen_at_ms).Bind(8, row.due_at_ms).Run();
         return connection_->LastInsertRowId();
     });
 }
 
-Status SqliteSessionStore::Heartbeat(const std::string& instance, int64_t now_ms) {
+Status SqliteSessionStore::Heartbeat(const std::vector<int64_t>& session_ids, int64_t now_ms) {
+    if (session_ids.empty()) {
+        return Status::Ok();
+    }
     return Locked([&]() -> Status {
-        connection_
-            ->Cached("UPDATE live_sessions SET last_seen_at = ? WHERE instance = ? AND status = 'active'")
-            .Bind(1, now_ms).Bind(2, instance).Run();
+        connection_->Transaction([&] {
+            Statement& update = connection_->Cached(
+                "UPDATE live_sessions SET last_seen_at = MAX(last_seen_at, ?) WHERE id = ? AND status = 'active'");
+            for (const int64_t id : session_ids) {
+                update.Bind(1, now_ms).Bind(2, id).Run();
+            }
+        });
         return Status::Ok();
     });
 }
 
-Result<std::vector<live::SessionRow>> SqliteSessionStore::Active(const std::string& instance,
-                                                                 int64_t after_id, int64_t limit) {
+Result<std::vector<live::SessionRow>> SqliteSessionStore::Due(const std::string& instance, int64_t now_ms,
+                                                              int64_t limit) {
     return Locked([&]() -> Result<std::vector<live::SessionRow>> {
         Statement& select = connection_->Cached(
             std::string("SELECT ") + kColumns +
-            " WHERE s.instance = ? AND s.status = 'active' AND s.id > ? ORDER BY s.id LIMIT ?");
-        select.Bind(1, instance).Bind(2, after_id).Bind(3, limit);
+            " WHERE s.instance = ? AND s.status = 'active' AND s.due_at <= ? ORDER BY s.due_at, s.id LIMIT ?");
+        select.Bind(1, instance).Bind(2, now_ms).Bind(3, limit);
         return Rows(select);
     });
 }
@@ -91,10 +99,11 @@ Status SqliteSessionStore::RecordCharges(const std::vector<live::ChargeRecord>& 
     return Locked([&]() -> Status {
         connection_->Transaction([&] {
             Statement& update = connection_->Cached(
-                "UPDATE live_sessions SET charged = MAX(charged, ?), ticks = ? "
+                "UPDATE live_sessions SET charged = MAX(charged, ?), ticks = ?, due_at = ? "
                 "WHERE id = ? AND status = 'active'");
             for (const auto& charge : charges) {
-                update.Bind(1, charge.charged).Bind(2, charge.tick).Bind(3, charge.session_id).Run();
+                update.Bind(1, charge.charged).Bind(2, charge.tick).Bind(3, charge.due_at_ms)
+                    .Bind(4, charge.session_id).Run();
             }
         });
         return Status::Ok();

@@ -16,9 +16,8 @@ class SqliteSessionStore final : public live::SessionStore {
         : connection_(std::move(connection)) {}
 
     Result<int64_t> Create(const live::SessionRow& row) override;
-    Status Heartbeat(const std::string& instance, int64_t now_ms) override;
-    Result<std::vector<live::SessionRow>> Active(const std::string& instance, int64_t after_id,
-                                                 int64_t limit) override;
+    Status Heartbeat(const std::vector<int64_t>& session_ids, int64_t now_ms) override;
+    Result<std::vector<live::SessionRow>> Due(const std::string& instance, int64_t now_ms, int64_t limit) override;
     Result<std::vector<live::SessionRow>> Orphaned(const std::string& instance, int64_t limit) override;
     Status RecordCharges(const std::vector<live::ChargeRecord>& charges) override;
     Result<bool> End(int64_t id, const std::string& reason, int64_t ended_at_ms, int64_t active_ms,
