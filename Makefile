@@ -4,7 +4,7 @@ BUILD_TYPE ?= RelWithDebInfo
 SANITIZE_DIR ?= build-sanitize
 # The suites that touch memory most, also run under AddressSanitizer and UBSan.
 SANITIZED_TESTS = core_test obs_test ledger_test store_test mail_test identity_test oidc_test catalog_test fraud_test \
-                  http_test live_test dubbing_test api_test ledger_concurrency_test
+                  http_test live_test dubbing_test api_test ledger_concurrency_test postgres_test
 DATA_DIR ?= var
 LISTEN ?= 127.0.0.1:8080
 # The first admin: invited at start-up; sign in with this address.

@@ -8,7 +8,7 @@ packages=(
     build-essential cmake ninja-build ccache pkg-config
     libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
     libssl-dev libsqlite3-dev sqlite3 libtoml11-dev libcli11-dev libspdlog-dev libfmt-dev
-    libcurl4-openssl-dev libxapian-dev libeigen3-dev
+    libcurl4-openssl-dev libxapian-dev libeigen3-dev libpq-dev
     libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us
     apertium apertium-dev lttoolbox-dev apertium-lex-tools-dev apertium-eng-spa
     libespeak-ng-dev espeak-ng-data libsoxr-dev libxml2-dev libicu-dev
@@ -18,8 +18,9 @@ packages=(
 for_tests=0
 [[ "${1:-}" == "--test" ]] && for_tests=1
 # The tests' OpenID providers run on Node.js: Debian's nodejs and npm, unless a node is present.
-# The tests' speech: flite speaks known sentences (a voice other than the server's espeak-ng).
-((for_tests)) && packages+=(flite)
+# The tests' speech: flite speaks known sentences (a voice other than the server's espeak-ng);
+# their PostgreSQL runs as a private cluster (scripts/postgres-cluster.sh).
+((for_tests)) && packages+=(flite postgresql-15)
 if ((for_tests)) && { ! command -v node >/dev/null || ! command -v npm >/dev/null; }; then
     packages+=(nodejs npm)
 fi

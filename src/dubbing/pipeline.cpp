@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <deque>
+#include <optional>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -192,7 +193,7 @@ class Worker {
 
     void Run() {
         while (true) {
-            PipelineEngine::Shared::Job job;
+            std::optional<PipelineEngine::Shared::Job> job;
             bool overloaded = false;
             {
                 std::unique_lock lock(shared_.mutex);
@@ -207,22 +208,17 @@ class Worker {
                     job = std::move(shared_.jobs.front());
                     shared_.jobs.pop_front();
                     shared_.queued_bytes -=
-                        job.text ? kTextBacklogMs * kBytesPerMs : static_cast<int64_t>(job.data.size());
-                } else {
-                    job.received = {};  // nothing to do but say so
+                        job->text ? kTextBacklogMs * kBytesPerMs : static_cast<int64_t>(job->data.size());
                 }
             }
             if (overloaded) {
                 shared_.Send(Kind::kError, "dubbing_overloaded",
                              "audio arrived faster than it could be dubbed; some was dropped");
             }
-            if (job.received == Clock::time_point{}) {
-                continue;
-            }
-            if (job.text) {
-                Speak(job.data, job.received, 0, 0);
-            } else {
-                Listen(job);
+            if (job && job->text) {
+                Speak(job->data, job->received, 0, 0);
+            } else if (job) {
+                Listen(*job);
             }
         }
     }

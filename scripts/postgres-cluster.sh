@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# A private PostgreSQL 15 cluster, for the tests and benchmarks: its own directory, a Unix socket
+# in that directory and no TCP port, so it never meets another server on the machine.
+#   scripts/postgres-cluster.sh start DIR   # initdb (fresh) and start; prints the database URL
+#   scripts/postgres-cluster.sh stop DIR    # stop and remove DIR
+# PostgreSQL refuses to run as root: as root, the cluster runs as the `postgres` user the Debian
+# package creates (scripts/setup.sh --test installs it).
+set -euo pipefail
+
+action=${1:?start or stop}
+dir=$(realpath -m "${2:?a directory}")
+bin=/usr/lib/postgresql/15/bin
+
+as_owner() {
+    if [[ $(id -u) -eq 0 ]]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+case "$action" in
+start)
+    [[ -x "$bin/initdb" ]] || { echo "postgres-cluster: PostgreSQL 15 is not installed (scripts/setup.sh --test)" >&2; exit 1; }
+    if [[ -f "$dir/data/postmaster.pid" ]]; then
+        as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
+    fi
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    [[ $(id -u) -eq 0 ]] && chown postgres: "$dir"
+    as_owner "$bin/initdb" -D "$dir/data" -U beta500 -A trust -E UTF8 --no-sync >"$dir/initdb.log"
+    # Durable as in production (fsync on), tuned only to start fast and take many connections.
+    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+        -o "-c listen_addresses='' -c unix_socket_directories='$dir' -c max_connections=200" start >/dev/null
+    as_owner "$bin/createdb" -h "$dir" -U beta500 beta500
+    echo "postgresql:///beta500?host=$dir&user=beta500"
+    ;;
+stop)
+    if [[ -f "$dir/data/postmaster.pid" ]]; then
+        as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+    fi
+    rm -rf "$dir"
+    ;;
+*)
+    echo "usage: $0 start|stop DIR" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,160 @@
+#include "store/postgres.h"
+
+#include <libpq-fe.h>
+
+#include <charconv>
+
+#include "store/migrations.h"
+
+namespace beta500::store {
+namespace {
+
+// The advisory lock migrations take: one number for this application.
+constexpr int64_t kMigrationLock = 0x62657461'35303030;  // "beta5000"
+
+Error FromResult(const PGresult* result, PGconn* connection) {
+    const char* state = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+    const std::string sqlstate = state != nullptr ? state : "";
+    std::string message = result != nullptr ? PQresultErrorMessage(result) : PQerrorMessage(connection);
+    while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) {
+        message.pop_back();
+    }
+    if (PQstatus(connection) != CONNECTION_OK || sqlstate.starts_with("08") || sqlstate == "57P01") {
+        return {ErrorCode::kUnavailable, "postgresql connection lost: " + message};
+    }
+    if (sqlstate == "40001" || sqlstate == "40P01") {
+        return {ErrorCode::kUnavailable, message};
+    }
+    if (sqlstate.starts_with("23")) {
+        return {ErrorCode::kFailedPrecondition, message};
+    }
+    return {ErrorCode::kInternal, message + (sqlstate.empty() ? "" : " (SQLSTATE " + sqlstate + ")")};
+}
+
+}  // namespace
+
+PgRows::PgRows(PGresult* result) : result_(result) {}
+PgRows::PgRows(PgRows&& other) noexcept : result_(std::exchange(other.result_, nullptr)) {}
+PgRows::~PgRows() { PQclear(result_); }
+
+int PgRows::size() const { return PQntuples(result_); }
+bool PgRows::IsNull(int row, int column) const { return PQgetisnull(result_, row, column) != 0; }
+std::string PgRows::Text(int row, int column) const {
+    return std::string(PQgetvalue(result_, row, column), static_cast<size_t>(PQgetlength(result_, row, column)));
+}
+int64_t PgRows::Int(int row, int column) const {
+    const char* text = PQgetvalue(result_, row, column);
+    int64_t value = 0;
+    std::from_chars(text, text + PQgetlength(result_, row, column), value);
+    return value;
+}
+int64_t PgRows::affected() const {
+    const char* text = PQcmdTuples(result_);
+    int64_t value = 0;
+    std::from_chars(text, text + std::char_traits<char>::length(text), value);
+    return value;
+}
+
+Result<std::unique_ptr<PgConnection>> PgConnection::Open(const std::string& url) {
+    PGconn* connection = PQconnectdb(url.c_str());
+    if (PQstatus(connection) != CONNECTION_OK) {
+        std::string message = PQerrorMessage(connection);
+        PQfinish(connection);
+        while (!message.empty() && message.back() == '\n') {
+            message.pop_back();
+        }
+        return Error{ErrorCode::kUnavailable, "cannot connect to postgresql: " + message};
+    }
+    // Quiet NOTICEs (they go to stderr otherwise), and UTC, so that times never depend on the server.
+    PQsetNoticeProcessor(connection, [](void*, const char*) {}, nullptr);
+    std::unique_ptr<PgConnection> opened(new PgConnection(connection));
+    if (auto set = opened->Exec("SET TIME ZONE 'UTC'"); !set) {
+        return set.error();
+    }
+    return opened;
+}
+
+PgConnection::~PgConnection() { PQfinish(connection_); }
+
+bool PgConnection::ok() const { return PQstatus(connection_) == CONNECTION_OK; }
+
+Result<PgRows> PgConnection::Exec(std::string_view sql, const PgParams& params) {
+    std::vector<const char*> values;
+    values.reserve(params.size());
+    for (const auto& param : params) {
+        values.push_back(param ? param->c_str() : nullptr);
+    }
+    const std::string statement(sql);
+    PGresult* result = PQexecParams(connection_, statement.c_str(), static_cast<int>(values.size()), nullptr,
+                                    values.data(), nullptr, nullptr, 0);
+    const ExecStatusType status = PQresultStatus(result);
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+        Error error = FromResult(result, connection_);
+        PQclear(result);
+        return error;
+    }
+    return PgRows(result);
+}
+
+Status PgConnection::Script(const std::string& sql) {
+    PGresult* result = PQexec(connection_, sql.c_str());
+    const ExecStatusType status = PQresultStatus(result);
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+        Error error = FromResult(result, connection_);
+        PQclear(result);
+        return error;
+    }
+    PQclear(result);
+    return Status::Ok();
+}
+
+Result<int> MigratePostgres(PgConnection& connection, int64_t now_ms) {
+    // Servers starting together take turns: the whole run under one session-level lock (even
+    // CREATE TABLE IF NOT EXISTS races with itself otherwise).
+    const std::string lock_key = std::to_string(kMigrationLock);
+    if (auto locked = connection.Exec("SELECT pg_advisory_lock($1)", {lock_key}); !locked) {
+        return locked.error();
+    }
+    auto run = [&]() -> Result<int> {
+        if (auto created = connection.Exec(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                "name TEXT NOT NULL, applied_at BIGINT NOT NULL)");
+            !created) {
+            return created.error();
+        }
+        int applied = 0;
+        for (const Migration& migration : AllMigrations()) {
+            if (migration.dialect != "postgres") {
+                continue;
+            }
+            const std::string version = std::to_string(migration.version);
+            auto seen = connection.Exec("SELECT 1 FROM schema_migrations WHERE version = $1", {version});
+            if (!seen) {
+                return seen.error();
+            }
+            if (seen->size() > 0) {
+                continue;
+            }
+            // The migration and its record in one transaction.
+            Status ran = connection.Script("BEGIN;\n" + migration.sql);
+            if (ran) {
+                auto recorded = connection.Exec(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                    {version, migration.name, std::to_string(now_ms)});
+                ran = recorded ? Status(connection.Script("COMMIT")) : Status(recorded.error());
+            }
+            if (!ran) {
+                (void)connection.Exec("ROLLBACK");
+                return Error{ran.error().code, "migration " + version + " (" + migration.name + "): " +
+                                                   ran.error().message};
+            }
+            ++applied;
+        }
+        return applied;
+    };
+    auto applied = run();
+    (void)connection.Exec("SELECT pg_advisory_unlock($1)", {lock_key});
+    return applied;
+}
+
+}  // namespace beta500::store

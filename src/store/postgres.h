@@ -1,0 +1,68 @@
+// PostgreSQL through libpq: a connection with parameterized statements (text in, text out) and
+// errors sorted by SQLSTATE, and the PostgreSQL migrations (migrations/postgres/). The ground
+// for the PostgreSQL backend (several servers on one database); not yet selectable by
+// `database.url` (docs/ARCHITECTURE.md says what is missing).
+// Not thread-safe: one connection serves one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/result.h"
+
+struct pg_conn;
+struct pg_result;
+
+namespace beta500::store {
+
+// The rows of one statement, as text (NULL kept apart).
+class PgRows {
+   public:
+    explicit PgRows(pg_result* result);
+    PgRows(PgRows&& other) noexcept;
+    PgRows& operator=(PgRows&&) = delete;
+    ~PgRows();
+
+    int size() const;
+    bool IsNull(int row, int column) const;
+    std::string Text(int row, int column) const;
+    int64_t Int(int row, int column) const;
+    // Rows a command changed (UPDATE, DELETE, INSERT).
+    int64_t affected() const;
+
+   private:
+    pg_result* result_;
+};
+
+using PgParams = std::vector<std::optional<std::string>>;
+
+class PgConnection {
+   public:
+    // Connects to `url` (postgresql://...). Errors say why without repeating the URL, which may
+    // hold a password.
+    static Result<std::unique_ptr<PgConnection>> Open(const std::string& url);
+    ~PgConnection();
+
+    // Runs one statement with $1, $2... parameters. Errors by SQLSTATE: a constraint or check
+    // violated (class 23) -> kFailedPrecondition; a serialization failure or deadlock (40001,
+    // 40P01) and a lost connection -> kUnavailable (safe to retry the whole transaction); the
+    // rest -> kInternal.
+    Result<PgRows> Exec(std::string_view sql, const PgParams& params = {});
+    // Runs a script of statements without parameters (migrations).
+    Status Script(const std::string& sql);
+    bool ok() const;
+
+   private:
+    explicit PgConnection(pg_conn* connection) : connection_(connection) {}
+    pg_conn* connection_;
+};
+
+// Applies the PostgreSQL migrations not yet applied, each in its own transaction; servers
+// starting together take turns on an advisory lock. Returns how many ran.
+Result<int> MigratePostgres(PgConnection& connection, int64_t now_ms);
+
+}  // namespace beta500::store

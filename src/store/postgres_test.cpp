@@ -1,0 +1,207 @@
+// The PostgreSQL ground on a real, private PostgreSQL 15 (scripts/postgres-cluster.sh, started
+// by ctest's `postgres` fixture): migrations applied once when servers start together, the
+// schema's constraints carrying the ledger's invariants, one charge per (session, tick) across
+// connections, FOR UPDATE SKIP LOCKED handing due rows to one claimer each, and errors sorted
+// by SQLSTATE without leaking the URL's password.
+#include "store/postgres.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+#include <cstdlib>
+#include <set>
+#include <thread>
+
+#include "store/migrations.h"
+
+namespace beta500::store {
+namespace {
+
+std::string Url() {
+    const char* url = std::getenv("BETA500_TEST_POSTGRES_URL");
+    EXPECT_NE(url, nullptr) << "run through ctest, whose `postgres` fixture starts the cluster";
+    return url != nullptr ? url : "";
+}
+
+std::unique_ptr<PgConnection> Connect() {
+    auto connection = PgConnection::Open(Url());
+    EXPECT_TRUE(connection) << connection.error().message;
+    return connection ? std::move(*connection) : nullptr;
+}
+
+class PostgresTest : public ::testing::Test {
+   protected:
+    void SetUp() override {
+        db_ = Connect();
+        ASSERT_NE(db_, nullptr);
+        ASSERT_TRUE(db_->Script("DROP SCHEMA public CASCADE; CREATE SCHEMA public;"));
+    }
+
+    int64_t Insert(const std::string& sql, const PgParams& params = {}) {
+        auto rows = db_->Exec(sql + " RETURNING id", params);
+        EXPECT_TRUE(rows) << rows.error().message;
+        return rows && rows->size() == 1 ? rows->Int(0, 0) : 0;
+    }
+
+    std::unique_ptr<PgConnection> db_;
+};
+
+int PostgresMigrations() {
+    int count = 0;
+    for (const auto& migration : AllMigrations()) {
+        count += migration.dialect == "postgres" ? 1 : 0;
+    }
+    return count;
+}
+
+TEST_F(PostgresTest, MigratesOnceWhenServersStartTogether) {
+    ASSERT_GT(PostgresMigrations(), 0);
+    std::atomic<int> applied{0};
+    std::mutex mutex;
+    std::vector<std::string> errors;
+    std::vector<std::thread> servers;
+    for (int i = 0; i < 4; ++i) {
+        servers.emplace_back([&] {
+            auto connection = Connect();
+            auto ran = connection ? MigratePostgres(*connection, 1) : Result<int>(Error{});
+            if (ran) {
+                applied += *ran;
+            } else {
+                std::lock_guard lock(mutex);
+                errors.push_back(ran.error().message);
+            }
+        });
+    }
+    for (auto& server : servers) {
+        server.join();
+    }
+    EXPECT_EQ(errors, std::vector<std::string>{});
+    EXPECT_EQ(applied, PostgresMigrations());
+    EXPECT_EQ(*MigratePostgres(*db_, 2), 0);
+    EXPECT_EQ(db_->Exec("SELECT count(*) FROM schema_migrations")->Int(0, 0), PostgresMigrations());
+}
+
+TEST_F(PostgresTest, ConstraintsCarryTheLedgerInvariants) {
+    ASSERT_TRUE(MigratePostgres(*db_, 1));
+    const int64_t user = Insert("INSERT INTO users (email, created_at) VALUES ('ada@example.com', 1)");
+    const int64_t wallet = Insert("INSERT INTO accounts (name, user_id, credits_posted, created_at) "
+                                  "VALUES ('wallet:1', $1, 100, 1)",
+                                  {std::to_string(user)});
+    const int64_t system = Insert("INSERT INTO accounts (name, created_at) VALUES ('system:grants', 1)");
+    // Spending the last credit is allowed; one more is not.
+    EXPECT_TRUE(db_->Exec("UPDATE accounts SET debits_posted = 100 WHERE id = $1", {std::to_string(wallet)}));
+    auto negative = db_->Exec("UPDATE accounts SET debits_pending = 1 WHERE id = $1", {std::to_string(wallet)});
+    ASSERT_FALSE(negative);
+    EXPECT_EQ(negative.error().code, ErrorCode::kFailedPrecondition);
+    EXPECT_NE(negative.error().message.find("wallet_not_negative"), std::string::npos);
+    // The journal only grows.
+    const int64_t transfer = Insert(
+        "INSERT INTO transfers (debit_account_id, credit_account_id, amount, kind, actor, created_at) "
+        "VALUES ($1, $2, 100, 'grant', 'test', 1)",
+        {std::to_string(system), std::to_string(wallet)});
+    for (const char* change : {"UPDATE transfers SET amount = 1 WHERE id = $1", "DELETE FROM transfers WHERE id = $1"}) {
+        auto refused = db_->Exec(change, {std::to_string(transfer)});
+        ASSERT_FALSE(refused) << change;
+        EXPECT_EQ(refused.error().code, ErrorCode::kFailedPrecondition);
+    }
+    // An idempotency key has one record.
+    const std::string key = "INSERT INTO idempotency_keys (scope, key, request_hash, rejection, response, "
+                            "created_at) VALUES ('s', 'k', 'h', 0, '{}', 1)";
+    EXPECT_TRUE(db_->Exec(key));
+    EXPECT_EQ(db_->Exec(key).error().code, ErrorCode::kFailedPrecondition);
+}
+
+TEST_F(PostgresTest, OneChargePerSessionAndTickWhicheverConnectionTriesIt) {
+    ASSERT_TRUE(MigratePostgres(*db_, 1));
+    const int64_t user = Insert("INSERT INTO users (email, created_at) VALUES ('bob@example.com', 1)");
+    const int64_t wallet = Insert("INSERT INTO accounts (name, user_id, credits_posted, created_at) "
+                                  "VALUES ('wallet:1', $1, 100, 1)",
+                                  {std::to_string(user)});
+    const int64_t hold = Insert("INSERT INTO holds (account_id, feature, amount, status, expires_at, created_at) "
+                                "VALUES ($1, 'live_dubbing', 60, 'open', 9, 1)",
+                                {std::to_string(wallet)});
+    const int64_t session = Insert(
+        "INSERT INTO live_sessions (user_id, hold_id, feature, rate_per_minute, instance, status, started_at, "
+        "last_seen_at) VALUES ($1, $2, 'live_dubbing', 60, 'a', 'active', 1, 1)",
+        {std::to_string(user), std::to_string(hold)});
+    // Sixteen connections race to record tick 1, each in its own transaction: one wins.
+    std::atomic<int> won{0};
+    std::atomic<int> refused{0};
+    std::vector<std::thread> racers;
+    for (int i = 0; i < 16; ++i) {
+        racers.emplace_back([&, i] {
+            auto connection = Connect();
+            ASSERT_TRUE(connection->Exec("BEGIN"));
+            auto charged = connection->Exec(
+                "INSERT INTO live_charges (session_id, tick, charged_total, instance, created_at) "
+                "VALUES ($1, 1, 30, $2, 1)",
+                {std::to_string(session), "instance-" + std::to_string(i)});
+            if (charged) {
+                ASSERT_TRUE(connection->Exec("COMMIT"));
+                ++won;
+            } else {
+                EXPECT_EQ(charged.error().code, ErrorCode::kFailedPrecondition) << charged.error().message;
+                (void)connection->Exec("ROLLBACK");
+                ++refused;
+            }
+        });
+    }
+    for (auto& racer : racers) {
+        racer.join();
+    }
+    EXPECT_EQ(won, 1);
+    EXPECT_EQ(refused, 15);
+    EXPECT_EQ(db_->Exec("SELECT count(*) FROM live_charges")->Int(0, 0), 1);
+}
+
+TEST_F(PostgresTest, SkipLockedHandsEachDueRowToOneClaimer) {
+    ASSERT_TRUE(MigratePostgres(*db_, 1));
+    const int64_t user = Insert("INSERT INTO users (email, created_at) VALUES ('cy@example.com', 1)");
+    const int64_t wallet = Insert("INSERT INTO accounts (name, user_id, credits_posted, created_at) "
+                                  "VALUES ('wallet:1', $1, 1000, 1)",
+                                  {std::to_string(user)});
+    const int64_t hold = Insert("INSERT INTO holds (account_id, feature, amount, status, expires_at, created_at) "
+                                "VALUES ($1, 'live_dubbing', 60, 'open', 9, 1)",
+                                {std::to_string(wallet)});
+    ASSERT_TRUE(db_->Exec("INSERT INTO live_sessions (user_id, hold_id, feature, rate_per_minute, instance, status, "
+                          "started_at, last_seen_at) SELECT $1, $2, 'live_dubbing', 60, 'a', 'active', 1, 1 "
+                          "FROM generate_series(1, 100)",
+                          {std::to_string(user), std::to_string(hold)}));
+    // Three claimers hold their batches open at once: no row is in two batches.
+    std::vector<std::unique_ptr<PgConnection>> claimers;
+    std::set<int64_t> claimed;
+    size_t total = 0;
+    for (int i = 0; i < 3; ++i) {
+        claimers.push_back(Connect());
+        ASSERT_TRUE(claimers.back()->Exec("BEGIN"));
+        auto batch = claimers.back()->Exec(
+            "SELECT id FROM live_sessions WHERE status = 'active' AND due_at <= 1 ORDER BY due_at, id "
+            "LIMIT 40 FOR UPDATE SKIP LOCKED");
+        ASSERT_TRUE(batch) << batch.error().message;
+        for (int row = 0; row < batch->size(); ++row) {
+            claimed.insert(batch->Int(row, 0));
+        }
+        total += static_cast<size_t>(batch->size());
+    }
+    EXPECT_EQ(total, 100U);  // 40 + 40 + the 20 left
+    EXPECT_EQ(claimed.size(), 100U);
+    for (auto& claimer : claimers) {
+        ASSERT_TRUE(claimer->Exec("COMMIT"));
+    }
+}
+
+TEST(Postgres, ErrorsSayWhyWithoutThePassword) {
+    auto refused = PgConnection::Open("postgresql://beta500:s3cret-pw@127.0.0.1:1/none?connect_timeout=2");
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, ErrorCode::kUnavailable);
+    EXPECT_EQ(refused.error().message.find("s3cret-pw"), std::string::npos) << refused.error().message;
+    auto connection = Connect();
+    auto syntax = connection->Exec("SELEC 1");
+    ASSERT_FALSE(syntax);
+    EXPECT_EQ(syntax.error().code, ErrorCode::kInternal);
+    EXPECT_NE(syntax.error().message.find("42601"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace beta500::store
