@@ -1,7 +1,9 @@
-// In-process ledger throughput, durable (synchronous=full), group commit against the
-// per-operation design (batch_max=1: one transaction, one fsync, per operation), side by side.
-// Usage: ledger_bench [seconds_per_case] [--group-only] — prints one line per case and the ratios;
-// --group-only runs the group-commit deductions alone (for profiling).
+// In-process ledger throughput, durable (SQLite synchronous=full; PostgreSQL with fsync and
+// synchronous_commit on), group commit against the per-operation design (batch_max=1: one
+// transaction, one fsync, per operation), side by side.
+// Usage: ledger_bench [seconds_per_case] [--group-only | --postgres URL] — prints one line per
+// case and the ratios; --group-only runs the group-commit deductions alone (for profiling);
+// --postgres runs both designs on PostgreSQL (each in a schema of its own) instead of SQLite.
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -11,9 +13,11 @@
 
 #include <boost/json.hpp>
 
+#include "core/assert.h"
 #include "ledger/writer.h"
 #include "obs/metrics.h"
 #include "store/database.h"
+#include "store/pg_ledger_store.h"
 
 namespace beta500 {
 namespace {
@@ -29,22 +33,46 @@ struct Figures {
 
 class Bench {
    public:
-    Bench(const std::string& name, int64_t batch_max) {
-        dir_ = std::filesystem::temp_directory_path() / ("beta500-bench-" + name);
-        std::filesystem::remove_all(dir_);
-        Config::Database config;
-        config.data_dir = dir_.string();
-        config.synchronous = "full";
-        database_ = std::move(*store::Database::Open(config, clock_));
-        for (int i = 0; i < kUsers; ++i) {
-            users_.push_back(*database_->CreateUser("u" + std::to_string(i) + "@example.com", "user"));
-        }
+    // On SQLite in a temporary directory, or on PostgreSQL (`postgres_url`) in schema `name`.
+    Bench(const std::string& name, int64_t batch_max, const std::string& postgres_url = "") {
         ledger::WriterOptions options;
         options.batch_max = batch_max;
         options.queue_max = kInFlight * 2;
-        // As in `serve`: every spending operation asks whether its user is suspended.
-        options.is_suspended = [this](int64_t user_id) { return database_->IsSuspended(user_id); };
-        writer_ = std::move(*ledger::Writer::Start(database_->NewLedgerStore(), options, clock_, &metrics_));
+        std::unique_ptr<ledger::LedgerStore> store;
+        if (postgres_url.empty()) {
+            dir_ = std::filesystem::temp_directory_path() / ("beta500-bench-" + name);
+            std::filesystem::remove_all(dir_);
+            Config::Database config;
+            config.data_dir = dir_.string();
+            config.synchronous = "full";
+            database_ = std::move(*store::Database::Open(config, clock_));
+            for (int i = 0; i < kUsers; ++i) {
+                users_.push_back(*database_->CreateUser("u" + std::to_string(i) + "@example.com", "user"));
+            }
+            // As in `serve`: every spending operation asks whether its user is suspended.
+            options.is_suspended = [this](int64_t user_id) { return database_->IsSuspended(user_id); };
+            store = database_->NewLedgerStore();
+        } else {
+            auto admin = std::move(*store::PgConnection::Open(postgres_url));
+            B5_ASSERT(admin->Script("DROP SCHEMA IF EXISTS " + name + " CASCADE; CREATE SCHEMA " + name), "schema");
+            const std::string url = postgres_url + "&options=-csearch_path%3D" + name;
+            auto setup = std::move(*store::PgConnection::Open(url));
+            B5_ASSERT(store::MigratePostgres(*setup, clock_.NowMs()).has_value(), "migrations");
+            for (int i = 0; i < kUsers; ++i) {
+                const std::string now = std::to_string(clock_.NowMs());
+                auto user = setup->Exec("INSERT INTO users (email, created_at, enrolled_at) VALUES ($1, $2, $2) "
+                                        "RETURNING id",
+                                        {"u" + std::to_string(i) + "@example.com", now});
+                const std::string id = user->Text(0, 0);
+                B5_ASSERT(setup->Exec("INSERT INTO accounts (name, user_id, created_at) VALUES ($1, $2, $3)",
+                                      {"user:" + id, id, now})
+                              .has_value(),
+                          "wallet");
+                users_.push_back(std::stoll(id));
+            }
+            store = std::make_unique<store::PgLedgerStore>(std::move(*store::PgConnection::Open(url)));
+        }
+        writer_ = std::move(*ledger::Writer::Start(std::move(store), options, clock_, &metrics_));
         for (int64_t user : users_) {
             writer_->Call({ledger::Grant{user, 1'000'000'000, {}, "bench"}, "bench", "seed" + std::to_string(user)});
         }
@@ -52,7 +80,9 @@ class Bench {
     ~Bench() {
         writer_.reset();
         database_.reset();
-        std::filesystem::remove_all(dir_);
+        if (!dir_.empty()) {
+            std::filesystem::remove_all(dir_);
+        }
     }
 
     // Keeps kInFlight operations queued for `seconds`; `make(i)` builds the i-th request.
@@ -156,8 +186,10 @@ int main(int argc, char** argv) {
         std::printf("%s\n", grouped.WriterSummary().c_str());
         return 0;
     }
-    Bench grouped("grouped", 4096);
-    Bench single("single", 1);
+    const std::string postgres = argc > 3 && std::string(argv[2]) == "--postgres" ? argv[3] : "";
+    Bench grouped("grouped", 4096, postgres);
+    Bench single("single", 1, postgres);
+    std::printf("backend: %s\n", postgres.empty() ? "sqlite" : "postgresql");
     const auto grouped_deduct = grouped.Deductions(seconds);
     const auto single_deduct = single.Deductions(seconds);
     const auto grouped_pairs = grouped.AuthorizeCapturePairs(seconds);

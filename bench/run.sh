@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the benchmarks side by side and prints their figures (docs/benchmarks.md records them).
-# Usage: bench/run.sh [BUILD_DIR]. Bounded: about 8 minutes in all, loopback only.
+# Usage: bench/run.sh [BUILD_DIR]. Bounded: about 12 minutes in all, loopback and Unix sockets only.
 set -euo pipefail
 build=${1:-build}
 seconds=${BENCH_SECONDS:-5}
@@ -9,6 +9,11 @@ load=$build/bench/http_load
 
 echo "== in-process ledger, durable (synchronous=full): group commit vs one transaction per operation"
 "$build/bench/ledger_bench" "$seconds"
+echo "== the same on PostgreSQL 15 (a private cluster, fsync and synchronous_commit on)"
+postgres_dir=$(mktemp -d /tmp/beta500-bench-postgres-XXXXXX)
+postgres_url=$(bash scripts/postgres-cluster.sh start "$postgres_dir")
+"$build/bench/ledger_bench" "$seconds" --postgres "$postgres_url"
+bash scripts/postgres-cluster.sh stop "$postgres_dir"
 
 data=$(mktemp -d /tmp/beta500-bench-XXXXXX)
 log=$data/server.log

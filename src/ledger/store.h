@@ -58,6 +58,12 @@ class LedgerStore {
     virtual Result<Account> LoadOrCreateSystemAccount(const std::string& name, int64_t now_ms) = 0;
     virtual Result<std::optional<StoredResponse>> LoadIdempotency(const std::string& scope,
                                                                   const std::string& key) = 0;
+    // A hint after Begin: the batch's (scope, key) pairs, which a store where every lookup is a
+    // round trip may load in one go for LoadIdempotency. Does nothing by default.
+    virtual Status PrefetchIdempotency(const std::vector<std::pair<std::string, std::string>>& keys) {
+        (void)keys;
+        return Status::Ok();
+    }
     // Inside the batch: finds the user linked to the identity or with this email, or creates
     // the user and wallet and consumes the open invitation; links the identity to the user
     // (all rolled back with the batch if the commit fails).

@@ -152,6 +152,19 @@ void Writer::ProcessBatch(std::deque<Item>& items) {
     batch_failed_ = false;
     Status committed = store_->Begin();
     if (committed) {
+        std::vector<std::pair<std::string, std::string>> keys;
+        keys.reserve(items.size());
+        for (const Item& item : items) {
+            if (!item.request.idempotency_key.empty()) {
+                keys.emplace_back(item.request.actor, item.request.idempotency_key);
+            }
+        }
+        committed = store_->PrefetchIdempotency(keys);
+        if (!committed) {
+            store_->Rollback();
+        }
+    }
+    if (committed) {
         for (Item& item : items) {
             item.response = Process(item, engine, batch, now_ms);
         }

@@ -387,18 +387,9 @@ Result<ledger::AuditInput> Database::LoadAudit(int64_t idempotency_ttl_ms) {
         Statement& accounts = connection->Cached(std::string("SELECT ") + kAccountColumns +
                                                  " FROM accounts a ORDER BY a.id");
         while (accounts.Step()) {
-            ledger::AccountAudit audit;
-            audit.stored = ReadAccount(accounts, 0);
-            const auto& totals = journal[audit.stored.id];
-            audit.journal_credits_posted = totals[0];
-            audit.journal_debits_posted = totals[1];
-            audit.journal_credits_pending = totals[2];
-            audit.journal_debits_pending = totals[3];
-            const auto& sums = by_account[audit.stored.id];
-            audit.lots_remaining = sums[0];
-            audit.lots_out_of_range = sums[1];
-            audit.open_holds_remaining = sums[2];
-            input.accounts.push_back(std::move(audit));
+            ledger::Account account = ReadAccount(accounts, 0);
+            const int64_t id = account.id;
+            input.accounts.push_back(AccountAuditOf(std::move(account), journal[id], by_account[id]));
         }
         accounts.Reset();
         std::unordered_map<int64_t, std::array<int64_t, 3>> by_hold;  // hold -> held, captured, released
@@ -413,13 +404,9 @@ Result<ledger::AuditInput> Database::LoadAudit(int64_t idempotency_ttl_ms) {
         hold_sums.Reset();
         Statement& holds = connection->Cached(std::string("SELECT ") + kHoldColumns + " FROM holds ORDER BY id");
         while (holds.Step()) {
-            ledger::HoldAudit audit;
-            audit.stored = ReadHold(holds, 0);
-            const auto& sums = by_hold[audit.stored.id];
-            audit.journal_amount = sums[0];
-            audit.journal_captured = sums[1];
-            audit.journal_released = sums[2];
-            input.holds.push_back(std::move(audit));
+            ledger::Hold hold = ReadHold(holds, 0);
+            const int64_t id = hold.id;
+            input.holds.push_back(HoldAuditOf(std::move(hold), by_hold[id]));
         }
         holds.Reset();
         Statement& totals = connection->Cached(

@@ -96,6 +96,58 @@ Result<PgRows> PgConnection::Exec(std::string_view sql, const PgParams& params) 
     return PgRows(result);
 }
 
+PgCopyRows& PgCopyRows::Field(const std::optional<std::string>& value) {
+    if (row_started_) {
+        text_ += '\t';
+    }
+    row_started_ = true;
+    if (!value) {
+        text_ += "\\N";
+        return *this;
+    }
+    for (const char c : *value) {
+        switch (c) {
+            case '\\': text_ += "\\\\"; break;
+            case '\t': text_ += "\\t"; break;
+            case '\n': text_ += "\\n"; break;
+            case '\r': text_ += "\\r"; break;
+            default: text_ += c;
+        }
+    }
+    return *this;
+}
+
+PgCopyRows& PgCopyRows::Field(int64_t value) { return Field(std::optional<std::string>(std::to_string(value))); }
+
+PgCopyRows& PgCopyRows::EndRow() {
+    text_ += '\n';
+    row_started_ = false;
+    return *this;
+}
+
+Status PgConnection::Copy(const std::string& target, const PgCopyRows& rows) {
+    PGresult* started = PQexec(connection_, ("COPY " + target + " FROM STDIN").c_str());
+    if (PQresultStatus(started) != PGRES_COPY_IN) {
+        Error error = FromResult(started, connection_);
+        PQclear(started);
+        return error;
+    }
+    PQclear(started);
+    const std::string& text = rows.text();
+    if (PQputCopyData(connection_, text.data(), static_cast<int>(text.size())) != 1 ||
+        PQputCopyEnd(connection_, nullptr) != 1) {
+        return Error{ErrorCode::kUnavailable, "postgresql connection lost during COPY"};
+    }
+    Status status;
+    while (PGresult* result = PQgetResult(connection_)) {
+        if (PQresultStatus(result) != PGRES_COMMAND_OK && status) {
+            status = FromResult(result, connection_);
+        }
+        PQclear(result);
+    }
+    return status;
+}
+
 Status PgConnection::Script(const std::string& sql) {
     PGresult* result = PQexec(connection_, sql.c_str());
     const ExecStatusType status = PQresultStatus(result);

@@ -40,6 +40,20 @@ class PgRows {
 
 using PgParams = std::vector<std::optional<std::string>>;
 
+// Rows for COPY ... FROM STDIN in text format: fields escaped, NULL as \N.
+class PgCopyRows {
+   public:
+    PgCopyRows& Field(const std::optional<std::string>& value);
+    PgCopyRows& Field(int64_t value);
+    PgCopyRows& EndRow();
+    const std::string& text() const { return text_; }
+    bool empty() const { return text_.empty(); }
+
+   private:
+    std::string text_;
+    bool row_started_ = false;
+};
+
 class PgConnection {
    public:
     // Connects to `url` (postgresql://...). Errors say why without repeating the URL, which may
@@ -52,6 +66,8 @@ class PgConnection {
     // 40P01) and a lost connection -> kUnavailable (safe to retry the whole transaction); the
     // rest -> kInternal.
     Result<PgRows> Exec(std::string_view sql, const PgParams& params = {});
+    // COPY `target` (a table and its columns) FROM STDIN: the fastest way in for many rows.
+    Status Copy(const std::string& target, const PgCopyRows& rows);
     // Runs a script of statements without parameters (migrations).
     Status Script(const std::string& sql);
     bool ok() const;

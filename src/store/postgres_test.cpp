@@ -13,7 +13,11 @@
 #include <set>
 #include <thread>
 
+#include "core/clock.h"
+#include "ledger/audit.h"
+#include "ledger/writer.h"
 #include "store/migrations.h"
+#include "store/pg_ledger_store.h"
 
 namespace beta500::store {
 namespace {
@@ -189,6 +193,52 @@ TEST_F(PostgresTest, SkipLockedHandsEachDueRowToOneClaimer) {
     for (auto& claimer : claimers) {
         ASSERT_TRUE(claimer->Exec("COMMIT"));
     }
+}
+
+TEST_F(PostgresTest, TheLedgerEnrollsExpiresAndPurgesOnPostgres) {
+    ASSERT_TRUE(MigratePostgres(*db_, 1));
+    ManualClock clock(1'900'000'000'000);
+    const std::string now = std::to_string(clock.NowMs());
+    ASSERT_TRUE(db_->Exec("INSERT INTO invitations (email, initial_credits, inviter, status, created_at, last_sent_at) "
+                          "VALUES ('eve@example.com', 250, 'admin', 'open', $1, $1)",
+                          {now}));
+    auto writer = std::move(*ledger::Writer::Start(std::make_unique<PgLedgerStore>(Connect()), {}, clock, nullptr));
+    auto call = [&](ledger::Operation operation, const std::string& key) {
+        return writer->Call({std::move(operation), "test", key});
+    };
+    // Enrollment: the user, the wallet and the identity in the batch's transaction, with the grant.
+    const auto enrolled = call(ledger::Enroll{"eve@example.com", ledger::Identity{"https://idp", "sub-1"}, "Eve"}, "e1");
+    ASSERT_EQ(enrolled.rejection, ledger::Rejection::kNone) << enrolled.body;
+    EXPECT_EQ(db_->Exec("SELECT status FROM invitations")->Text(0, 0), "consumed");
+    EXPECT_EQ(db_->Exec("SELECT count(*) FROM identities WHERE subject = 'sub-1'")->Int(0, 0), 1);
+    const int64_t user = db_->Exec("SELECT id FROM users WHERE email = 'eve@example.com'")->Int(0, 0);
+    EXPECT_EQ(db_->Exec("SELECT display_name FROM users WHERE id = $1", {std::to_string(user)})->Text(0, 0), "Eve");
+    // The same person again, by identity: no second grant.
+    EXPECT_EQ(call(ledger::Enroll{"eve@example.com", ledger::Identity{"https://idp", "sub-1"}, ""}, "e2").rejection,
+              ledger::Rejection::kNone);
+    EXPECT_EQ(call(ledger::Enroll{"nobody@example.com", std::nullopt, ""}, "e3").rejection,
+              ledger::Rejection::kNotInvited);
+    // A grant that expires, then the expiry job.
+    ASSERT_EQ(call(ledger::Grant{user, 40, clock.NowMs() + 1'000, "trial"}, "g1").rejection, ledger::Rejection::kNone);
+    clock.Advance(1'000);
+    ASSERT_EQ(call(ledger::ExpireDue{100}, "x1").rejection, ledger::Rejection::kNone);
+    const auto wallet = db_->Exec("SELECT credits_posted - debits_posted FROM accounts WHERE user_id = $1",
+                                  {std::to_string(user)});
+    EXPECT_EQ(wallet->Int(0, 0), 250);  // the 40 expired, the enrollment's 250 left
+    // The audit from PostgreSQL agrees with the journal.
+    writer->Stop();
+    auto input = LoadAuditPostgres(*db_, clock.NowMs(), 86'400'000);
+    ASSERT_TRUE(input) << input.error().message;
+    const auto report = ledger::Audit(*input);
+    EXPECT_TRUE(report.ok()) << (report.problems.empty() ? "" : report.problems.front());
+    EXPECT_EQ(input->transfers, 3);  // the enrollment's grant, the trial grant, its expiry
+    // Idempotency records older than the retention go, oldest first, at most `limit` at a time.
+    auto keys = [&] { return db_->Exec("SELECT string_agg(key, ',' ORDER BY id) FROM idempotency_keys")->Text(0, 0); };
+    EXPECT_EQ(keys(), "e1,g1");  // the writer keeps the answers of operations that changed something
+    PgLedgerStore store(Connect());
+    EXPECT_EQ(*store.PurgeIdempotency(clock.NowMs() + 1, 1), 1);
+    EXPECT_EQ(keys(), "g1");
+    EXPECT_EQ(*store.PurgeIdempotency(clock.NowMs() - 2'000, 10), 0);  // none older than that
 }
 
 TEST(Postgres, ErrorsSayWhyWithoutThePassword) {

@@ -72,6 +72,29 @@ ledger::Lot ReadLot(const Statement& row, int c) {
     return lot;
 }
 
+ledger::AccountAudit AccountAuditOf(ledger::Account stored, const std::array<int64_t, 4>& journal,
+                                    const std::array<int64_t, 3>& sums) {
+    ledger::AccountAudit audit;
+    audit.stored = std::move(stored);
+    audit.journal_credits_posted = journal[0];
+    audit.journal_debits_posted = journal[1];
+    audit.journal_credits_pending = journal[2];
+    audit.journal_debits_pending = journal[3];
+    audit.lots_remaining = sums[0];
+    audit.lots_out_of_range = sums[1];
+    audit.open_holds_remaining = sums[2];
+    return audit;
+}
+
+ledger::HoldAudit HoldAuditOf(ledger::Hold stored, const std::array<int64_t, 3>& journal) {
+    ledger::HoldAudit audit;
+    audit.stored = std::move(stored);
+    audit.journal_amount = journal[0];
+    audit.journal_captured = journal[1];
+    audit.journal_released = journal[2];
+    return audit;
+}
+
 Status SqliteLedgerStore::Begin() {
     try {
         connection_->Cached("BEGIN IMMEDIATE").Run();

@@ -2,8 +2,11 @@
 // Used from the ledger writer thread only.
 #pragma once
 
+#include <array>
+
 #include <memory>
 
+#include "ledger/audit.h"
 #include "ledger/store.h"
 #include "store/sqlite.h"
 
@@ -48,5 +51,13 @@ inline constexpr const char* kAccountColumns =
 inline constexpr const char* kHoldColumns =
     "id, account_id, feature, amount, captured, released, status, expires_at, created_at";
 inline constexpr const char* kLotColumns = "id, account_id, amount, remaining, expires_at, created_at";
+
+// The audit's view of an account from its stored row and its sums: over the journal (credits
+// posted, debits posted, credits pending, debits pending) and over its lots and open holds (lots
+// remaining, lots out of range, open holds remaining). Shared by both backends' audits.
+ledger::AccountAudit AccountAuditOf(ledger::Account stored, const std::array<int64_t, 4>& journal,
+                                    const std::array<int64_t, 3>& sums);
+// The same for a hold, from the journal's hold, capture and release sums.
+ledger::HoldAudit HoldAuditOf(ledger::Hold stored, const std::array<int64_t, 3>& journal);
 
 }  // namespace beta500::store

@@ -1,0 +1,51 @@
+// PgLedgerStore: the ledger writer's store on PostgreSQL (ledger::LedgerStore), on its own
+// connection. A batch is one transaction; the wallets it loads are locked (FOR UPDATE), and each
+// kind of row a commit writes goes in one statement (COPY for the journal and the idempotency
+// records, unnested arrays for the rest), so a batch of thousands of operations costs a handful
+// of round trips. Like SqliteLedgerStore it assumes one
+// writer per database for now (ids continue from the largest; the several-server mode is not
+// built). LoadAuditPostgres gives `beta500 ledger verify`'s input from PostgreSQL.
+#pragma once
+
+#include <memory>
+#include <unordered_map>
+
+#include "ledger/audit.h"
+#include "ledger/store.h"
+#include "store/postgres.h"
+
+namespace beta500::store {
+
+class PgLedgerStore final : public ledger::LedgerStore {
+   public:
+    explicit PgLedgerStore(std::unique_ptr<PgConnection> connection) : db_(std::move(connection)) {}
+
+    Status Begin() override;
+    void Rollback() override;
+    Result<ledger::NextIds> LoadNextIds() override;
+    Result<std::optional<ledger::WalletRows>> LoadWalletByUser(int64_t user_id) override;
+    Result<std::optional<ledger::WalletRows>> LoadWalletByAccount(int64_t account_id) override;
+    Result<std::optional<ledger::Hold>> LoadHold(int64_t hold_id) override;
+    Result<ledger::Account> LoadOrCreateSystemAccount(const std::string& name, int64_t now_ms) override;
+    Result<std::optional<ledger::StoredResponse>> LoadIdempotency(const std::string& scope,
+                                                                  const std::string& key) override;
+    Status PrefetchIdempotency(const std::vector<std::pair<std::string, std::string>>& keys) override;
+    Result<ledger::Enrollment> Enroll(const ledger::Enroll& op, int64_t now_ms) override;
+    Result<std::vector<int64_t>> DueWalletAccounts(int64_t now_ms, int64_t limit) override;
+    Status Commit(const ledger::Batch& batch, ledger::LedgerState& state) override;
+    Result<int64_t> PurgeIdempotency(int64_t before_ms, int64_t limit) override;
+
+   private:
+    Result<std::optional<ledger::WalletRows>> LoadWallet(const char* column, int64_t key);
+    Status Write(const ledger::Batch& batch, ledger::LedgerState& state);
+
+    std::unique_ptr<PgConnection> db_;
+    // The batch's prefetched idempotency records by "scope\nkey"; a key prefetched and absent
+    // maps to nullopt. Cleared when a batch begins.
+    std::unordered_map<std::string, std::optional<ledger::StoredResponse>> prefetched_;
+};
+
+// The audit's input (ledger/audit.h) read from PostgreSQL in one repeatable-read snapshot.
+Result<ledger::AuditInput> LoadAuditPostgres(PgConnection& connection, int64_t now_ms, int64_t idempotency_ttl_ms);
+
+}  // namespace beta500::store
