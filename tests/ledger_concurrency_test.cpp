@@ -7,15 +7,13 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
-#include <filesystem>
 #include <map>
 #include <mutex>
 #include <random>
 #include <thread>
 
 #include "ledger/writer.h"
-#include "store/database.h"
-#include "store/pg_ledger_store.h"
+#include "store/testing.h"
 
 namespace beta500 {
 namespace {
@@ -33,103 +31,12 @@ struct Outcome {
     bool replayed;
 };
 
-// What the test needs of a database: users with wallets, the writer's store, the audit's input,
-// and the raced grants' total.
-class Backend {
-   public:
-    virtual ~Backend() = default;
-    virtual int64_t CreateUser(const std::string& email) = 0;
-    virtual std::unique_ptr<ledger::LedgerStore> NewLedgerStore() = 0;
-    virtual Result<ledger::AuditInput> LoadAudit(int64_t idempotency_ttl_ms) = 0;
-    virtual int64_t GrantedBy(const std::string& actor) = 0;
-};
-
-class SqliteBackend : public Backend {
-   public:
-    SqliteBackend() {
-        std::filesystem::remove_all(dir_);
-        Config::Database config;
-        config.data_dir = dir_.string();
-        config.synchronous = "normal";  // durability is the crash test's subject, not this one's
-        database_ = std::move(*store::Database::Open(config, clock_));
-    }
-    ~SqliteBackend() override {
-        database_.reset();
-        std::filesystem::remove_all(dir_);
-    }
-    int64_t CreateUser(const std::string& email) override { return *database_->CreateUser(email, "user"); }
-    std::unique_ptr<ledger::LedgerStore> NewLedgerStore() override { return database_->NewLedgerStore(); }
-    Result<ledger::AuditInput> LoadAudit(int64_t ttl) override { return database_->LoadAudit(ttl); }
-    int64_t GrantedBy(const std::string& actor) override {
-        int64_t total = 0;
-        auto transfers = database_->Transfers({.kind = ledger::TransferKind::kGrant, .limit = 1'000'000});
-        EXPECT_TRUE(transfers);
-        for (const auto& view : *transfers) {
-            total += view.transfer.actor == actor ? view.transfer.amount : 0;
-        }
-        return total;
-    }
-
-   private:
-    const std::filesystem::path dir_ =
-        std::filesystem::temp_directory_path() / ("beta500-concurrency-" + std::to_string(::getpid()));
-    SystemClock clock_;
-    std::unique_ptr<store::Database> database_;
-};
-
-class PostgresBackend : public Backend {
-   public:
-    PostgresBackend() {
-        db_ = Connect();
-        EXPECT_TRUE(db_->Script("DROP SCHEMA public CASCADE; CREATE SCHEMA public;"));
-        EXPECT_TRUE(store::MigratePostgres(*db_, clock_.NowMs()));
-    }
-    int64_t CreateUser(const std::string& email) override {
-        const std::string now = std::to_string(clock_.NowMs());
-        auto user = db_->Exec("INSERT INTO users (email, created_at, enrolled_at) VALUES ($1, $2, $2) RETURNING id",
-                              {email, now});
-        EXPECT_TRUE(user) << user.error().message;
-        const std::string id = user->Text(0, 0);
-        EXPECT_TRUE(db_->Exec("INSERT INTO accounts (name, user_id, created_at) VALUES ($1, $2, $3)",
-                              {"user:" + id, id, now}));
-        return std::stoll(id);
-    }
-    std::unique_ptr<ledger::LedgerStore> NewLedgerStore() override {
-        return std::make_unique<store::PgLedgerStore>(Connect());
-    }
-    Result<ledger::AuditInput> LoadAudit(int64_t ttl) override {
-        return store::LoadAuditPostgres(*db_, clock_.NowMs(), ttl);
-    }
-    int64_t GrantedBy(const std::string& actor) override {
-        auto sum = db_->Exec("SELECT COALESCE(SUM(amount), 0) FROM transfers WHERE kind = 'grant' AND actor = $1",
-                             {actor});
-        EXPECT_TRUE(sum);
-        return sum->Int(0, 0);
-    }
-
-   private:
-    static std::unique_ptr<store::PgConnection> Connect() {
-        const char* url = std::getenv("BETA500_TEST_POSTGRES_URL");
-        EXPECT_NE(url, nullptr) << "run through ctest, whose `postgres` fixture starts the cluster";
-        auto connection = store::PgConnection::Open(url != nullptr ? url : "");
-        EXPECT_TRUE(connection) << connection.error().message;
-        return std::move(*connection);
-    }
-    SystemClock clock_;
-    std::unique_ptr<store::PgConnection> db_;
-};
-
 class LedgerConcurrency : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(LedgerConcurrency, MixedOperationsKeepEveryInvariant) {
     const int kOperationsPerThread = OperationsPerThread(GetParam());
-    std::unique_ptr<Backend> database;
-    if (GetParam() == "sqlite") {
-        database = std::make_unique<SqliteBackend>();
-    } else {
-        database = std::make_unique<PostgresBackend>();
-    }
     SystemClock clock;
+    auto database = store::TestBackend::Make(GetParam(), clock);
     std::vector<int64_t> users;
     for (int i = 0; i < kUsers; ++i) {
         users.push_back(database->CreateUser("user" + std::to_string(i) + "@example.com"));
@@ -250,7 +157,7 @@ TEST_P(LedgerConcurrency, MixedOperationsKeepEveryInvariant) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, LedgerConcurrency, ::testing::Values("sqlite", "postgres"),
-                         [](const auto& info) { return info.param; });
+                         [](const ::testing::TestParamInfo<std::string>& backend) { return backend.param; });
 
 }  // namespace
 }  // namespace beta500

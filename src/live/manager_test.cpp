@@ -10,12 +10,11 @@
 
 #include <boost/json.hpp>
 #include <condition_variable>
-#include <filesystem>
 #include <future>
 
 #include "ledger/audit.h"
 #include "obs/metrics.h"
-#include "store/database.h"
+#include "store/testing.h"
 
 namespace beta500::live {
 namespace {
@@ -86,18 +85,12 @@ class RecordingChannel : public http::Channel {
     std::string reason_;
 };
 
-class ManagerTest : public ::testing::Test {
+// Every test runs on SQLite and on PostgreSQL (the `postgres` fixture's private cluster).
+class ManagerTest : public ::testing::TestWithParam<std::string> {
    protected:
     void SetUp() override {
-        dir_ = std::filesystem::temp_directory_path() /
-               ("beta500-live-" + std::to_string(::getpid()) + "-" +
-                ::testing::UnitTest::GetInstance()->current_test_info()->name());
-        std::filesystem::remove_all(dir_);
-        Config::Database config;
-        config.data_dir = dir_.string();
-        config.synchronous = "normal";
         clock_.Set(kStart);
-        database_ = std::move(*store::Database::Open(config, clock_));
+        database_ = store::TestBackend::Make(GetParam(), clock_);
         ledger::WriterOptions options;
         options.on_commit = [this](const std::vector<ledger::WalletBalance>& balances) {
             bus_.OnCommit(balances);
@@ -111,11 +104,11 @@ class ManagerTest : public ::testing::Test {
         const auto audit = ledger::Audit(*database_->LoadAudit(int64_t{1} << 40));
         EXPECT_TRUE(audit.ok()) << (audit.problems.empty() ? "" : audit.problems.front());
         writer_.reset();
+        sessions_.reset();
         database_.reset();
-        std::filesystem::remove_all(dir_);
     }
     int64_t User(int64_t credits) {
-        const int64_t user = *database_->CreateUser("u" + std::to_string(++users_) + "@example.com", "user");
+        const int64_t user = database_->CreateUser("u" + std::to_string(++users_) + "@example.com");
         if (credits > 0) {
             EXPECT_EQ(Do(ledger::Grant{user, credits, std::nullopt, "test"}).rejection,
                       ledger::Rejection::kNone);
@@ -125,7 +118,7 @@ class ManagerTest : public ::testing::Test {
     ledger::Response Do(ledger::Operation operation) {
         return writer_->Call({std::move(operation), "test", "k" + std::to_string(++keys_)});
     }
-    store::BalanceView Balance(int64_t user) { return **database_->Balance(user); }
+    store::TestBalance Balance(int64_t user) { return database_->Balance(user); }
     // Starts a session and waits for it.
     std::pair<std::shared_ptr<RecordingChannel>, std::shared_ptr<Session>> Start(int64_t user) {
         auto channel = std::make_shared<RecordingChannel>();
@@ -137,12 +130,11 @@ class ManagerTest : public ::testing::Test {
     }
     SessionRow Row(int64_t id) { return **sessions_->Find(id); }
 
-    std::filesystem::path dir_;
     ManualClock clock_{kStart};
     obs::Registry metrics_;
     EventBus bus_;
     ThreadPool pool_{2};
-    std::unique_ptr<store::Database> database_;
+    std::unique_ptr<store::TestBackend> database_;
     std::unique_ptr<ledger::Writer> writer_;
     std::unique_ptr<SessionStore> sessions_;
     Config::Session config_;
@@ -151,7 +143,7 @@ class ManagerTest : public ::testing::Test {
     int keys_ = 0;
 };
 
-TEST_F(ManagerTest, RefusesToStartWhenShortOfThePreAuthorization) {
+TEST_P(ManagerTest, RefusesToStartWhenShortOfThePreAuthorization) {
     const int64_t user = User(59);
     auto channel = std::make_shared<RecordingChannel>();
     manager_->Start(user, channel, [](std::shared_ptr<Session>) { FAIL() << "started"; });
@@ -166,7 +158,7 @@ TEST_F(ManagerTest, RefusesToStartWhenShortOfThePreAuthorization) {
     EXPECT_NE(Start(enough).second, nullptr);
 }
 
-TEST_F(ManagerTest, ChargesEachCheckpointAndSettlesToTheMillisecond) {
+TEST_P(ManagerTest, ChargesEachCheckpointAndSettlesToTheMillisecond) {
     const int64_t user = User(1000);
     auto [channel, session] = Start(user);
     ASSERT_NE(session, nullptr);
@@ -198,7 +190,7 @@ TEST_F(ManagerTest, ChargesEachCheckpointAndSettlesToTheMillisecond) {
     EXPECT_EQ(manager_->active(), 0);
 }
 
-TEST_F(ManagerTest, RunsOutToExactlyZeroWithWarningsOnTheWay) {
+TEST_P(ManagerTest, RunsOutToExactlyZeroWithWarningsOnTheWay) {
     const int64_t user = User(100);
     auto [channel, session] = Start(user);
     ASSERT_NE(session, nullptr);
@@ -223,7 +215,7 @@ TEST_F(ManagerTest, RunsOutToExactlyZeroWithWarningsOnTheWay) {
     EXPECT_EQ(channel->Event("credits.warning", 2)->at("threshold_percent").as_int64(), 5);
 }
 
-TEST_F(ManagerTest, ATopUpDuringASessionTakesEffectAtTheNextCheckpointAndReArmsWarnings) {
+TEST_P(ManagerTest, ATopUpDuringASessionTakesEffectAtTheNextCheckpointAndReArmsWarnings) {
     const int64_t user = User(100);
     auto [channel, session] = Start(user);
     for (int tick = 1; tick <= 3; ++tick) {  // 90 charged, 10 held, 0 available
@@ -243,7 +235,7 @@ TEST_F(ManagerTest, ATopUpDuringASessionTakesEffectAtTheNextCheckpointAndReArmsW
     EXPECT_EQ(channel->Event("credits.warning", 3)->at("threshold_percent").as_int64(), 20);
 }
 
-TEST_F(ManagerTest, ChargesDueSessionsInBoundedBatchesLongestDueFirst) {
+TEST_P(ManagerTest, ChargesDueSessionsInBoundedBatchesLongestDueFirst) {
     config_.checkpoint_batch_max = 2;  // five sessions: batches of 2, 2 and 1
     manager_ = std::make_unique<Manager>("test", config_, *sessions_, *writer_, bus_, pool_, clock_, metrics_);
     std::vector<std::shared_ptr<Session>> started;
@@ -264,7 +256,7 @@ TEST_F(ManagerTest, ChargesDueSessionsInBoundedBatchesLongestDueFirst) {
     EXPECT_EQ(Row(started[0]->id).last_seen_at_ms, Row(started[1]->id).last_seen_at_ms);
 }
 
-TEST_F(ManagerTest, ChargesEachSessionWhenItFallsDueOnItsOwnSchedule) {
+TEST_P(ManagerTest, ChargesEachSessionWhenItFallsDueOnItsOwnSchedule) {
     auto [early_channel, early] = Start(User(1000));
     clock_.Advance(10'000);
     auto [late_channel, late] = Start(User(1000));
@@ -297,7 +289,7 @@ TEST_F(ManagerTest, ChargesEachSessionWhenItFallsDueOnItsOwnSchedule) {
     EXPECT_EQ(Row(late->id).due_at_ms, kStart + 130'000);  // 10 s + 4 x 30 s: 70 and 100 s skipped
 }
 
-TEST_F(ManagerTest, CapsConcurrentSessionsPerUser) {
+TEST_P(ManagerTest, CapsConcurrentSessionsPerUser) {
     const int64_t user = User(1000);
     auto first = Start(user);
     auto second = Start(user);
@@ -314,7 +306,7 @@ TEST_F(ManagerTest, CapsConcurrentSessionsPerUser) {
     EXPECT_NE(Start(user).second, nullptr);
 }
 
-TEST_F(ManagerTest, TerminateAndSuspensionEndWithTheirCodes) {
+TEST_P(ManagerTest, TerminateAndSuspensionEndWithTheirCodes) {
     const int64_t user = User(1000);
     auto [channel, session] = Start(user);
     EXPECT_FALSE(manager_->Terminate(session->id + 100, EndReason::kAdminTerminated, kCloseTerminated));
@@ -325,7 +317,7 @@ TEST_F(ManagerTest, TerminateAndSuspensionEndWithTheirCodes) {
     EXPECT_EQ(other->WaitClosed(), kCloseBlocked);
 }
 
-TEST_F(ManagerTest, RecoversSessionsADeadProcessLeftUpToTheirLastHeartbeat) {
+TEST_P(ManagerTest, RecoversSessionsADeadProcessLeftUpToTheirLastHeartbeat) {
     const int64_t user = User(1000);
     const auto hold = Do(ledger::Authorize{user, 60, 3600, "live_dubbing", "live session"});
     ASSERT_EQ(hold.rejection, ledger::Rejection::kNone);
@@ -349,7 +341,7 @@ TEST_F(ManagerTest, RecoversSessionsADeadProcessLeftUpToTheirLastHeartbeat) {
     EXPECT_EQ(*manager_->Recover(), 0);  // nothing twice
 }
 
-TEST_F(ManagerTest, ShutdownSettlesEverySession) {
+TEST_P(ManagerTest, ShutdownSettlesEverySession) {
     auto [one, first] = Start(User(1000));
     auto [two, second] = Start(User(1000));
     clock_.Advance(10'000);
@@ -364,6 +356,9 @@ TEST_F(ManagerTest, ShutdownSettlesEverySession) {
     manager_->Start(User(1000), late, [](std::shared_ptr<Session>) { FAIL() << "started"; });
     EXPECT_EQ(late->WaitClosed(), http::kCloseGoingAway);
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, ManagerTest, ::testing::Values("sqlite", "postgres"),
+                         [](const ::testing::TestParamInfo<std::string>& backend) { return backend.param; });
 
 }  // namespace
 }  // namespace beta500::live

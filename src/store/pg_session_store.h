@@ -1,0 +1,37 @@
+// PgSessionStore: live::SessionStore on PostgreSQL, over one connection of its own, with the
+// same behaviour as SqliteSessionStore (one server charging its own sessions). Thread-safe (one
+// call at a time). The several-server claims (SKIP LOCKED, leases, one charge per (session,
+// tick) in the ledger's transaction) are not built on it yet.
+#pragma once
+
+#include <memory>
+#include <mutex>
+
+#include "live/session_store.h"
+#include "store/postgres.h"
+
+namespace beta500::store {
+
+class PgSessionStore final : public live::SessionStore {
+   public:
+    explicit PgSessionStore(std::unique_ptr<PgConnection> connection) : db_(std::move(connection)) {}
+
+    Result<int64_t> Create(const live::SessionRow& row) override;
+    Status Heartbeat(const std::vector<int64_t>& session_ids, int64_t now_ms) override;
+    Result<std::vector<live::SessionRow>> Due(const std::string& instance, int64_t now_ms, int64_t limit) override;
+    Result<std::vector<live::SessionRow>> Orphaned(const std::string& instance, int64_t limit) override;
+    Status RecordCharges(const std::vector<live::ChargeRecord>& charges) override;
+    Result<bool> End(int64_t id, const std::string& reason, int64_t ended_at_ms, int64_t active_ms,
+                     int64_t charged) override;
+    Result<std::optional<live::SessionRow>> Find(int64_t id) override;
+    Result<std::vector<live::SessionRow>> List(bool active_only, std::optional<int64_t> user_id,
+                                               std::optional<int64_t> before_id, int64_t limit) override;
+
+   private:
+    Result<std::vector<live::SessionRow>> Select(const std::string& where, const PgParams& params);
+
+    std::mutex mutex_;
+    std::unique_ptr<PgConnection> db_;  // GUARDED_BY(mutex_)
+};
+
+}  // namespace beta500::store
