@@ -46,6 +46,11 @@ kill "$server"; wait "$server" || true; server=
 
 echo "== live sessions: one checkpoint cycle over 100,000 sessions vs as many plain deductions"
 "$build/bench/checkpoint_bench" 100000
+echo "== the same on PostgreSQL 15"
+postgres_dir=$(mktemp -d /tmp/beta500-bench-postgres-XXXXXX)
+postgres_url=$(bash scripts/postgres-cluster.sh start "$postgres_dir")
+"$build/bench/checkpoint_bench" 100000 --postgres "$postgres_url"
+bash scripts/postgres-cluster.sh stop "$postgres_dir"
 echo "== live sessions over WebSocket, 30 s checkpoints, 65 s: baseline 100 sessions, then 10,000"
 "$beta500" loadtest --sessions 100 --seconds 65 --interval 30
 "$beta500" loadtest --sessions 10000 --seconds 65 --interval 30
