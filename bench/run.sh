@@ -6,20 +6,31 @@ build=${1:-build}
 seconds=${BENCH_SECONDS:-5}
 beta500=$build/src/app/beta500
 load=$build/bench/http_load
+# A private PostgreSQL cluster while a case needs one; stopped whatever happens.
+postgres_dir=
+start_postgres() {
+    postgres_dir=$(mktemp -d /tmp/beta500-bench-postgres-XXXXXX)
+    postgres_url=$(bash scripts/postgres-cluster.sh start "$postgres_dir")
+}
+stop_postgres() {
+    [[ -n $postgres_dir ]] && bash scripts/postgres-cluster.sh stop "$postgres_dir"
+    postgres_dir=
+}
+trap stop_postgres EXIT
 
 echo "== in-process ledger, durable (synchronous=full): group commit vs one transaction per operation"
 "$build/bench/ledger_bench" "$seconds"
 echo "== the same on PostgreSQL 15 (a private cluster, fsync and synchronous_commit on)"
-postgres_dir=$(mktemp -d /tmp/beta500-bench-postgres-XXXXXX)
-postgres_url=$(bash scripts/postgres-cluster.sh start "$postgres_dir")
+start_postgres
 "$build/bench/ledger_bench" "$seconds" --postgres "$postgres_url"
-bash scripts/postgres-cluster.sh stop "$postgres_dir"
+stop_postgres
 
 data=$(mktemp -d /tmp/beta500-bench-XXXXXX)
 log=$data/server.log
 cleanup() {
     [[ -n ${server:-} ]] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
     rm -rf "$data"
+    stop_postgres
 }
 trap cleanup EXIT
 for i in $(seq 1 64); do "$beta500" --data-dir "$data" users create --email "u$i@bench.test" >/dev/null; done
@@ -47,10 +58,9 @@ kill "$server"; wait "$server" || true; server=
 echo "== live sessions: one checkpoint cycle over 100,000 sessions vs as many plain deductions"
 "$build/bench/checkpoint_bench" 100000
 echo "== the same on PostgreSQL 15"
-postgres_dir=$(mktemp -d /tmp/beta500-bench-postgres-XXXXXX)
-postgres_url=$(bash scripts/postgres-cluster.sh start "$postgres_dir")
+start_postgres
 "$build/bench/checkpoint_bench" 100000 --postgres "$postgres_url"
-bash scripts/postgres-cluster.sh stop "$postgres_dir"
+stop_postgres
 echo "== live sessions over WebSocket, 30 s checkpoints, 65 s: baseline 100 sessions, then 10,000"
 "$beta500" loadtest --sessions 100 --seconds 65 --interval 30
 "$beta500" loadtest --sessions 10000 --seconds 65 --interval 30

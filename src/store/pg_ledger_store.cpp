@@ -88,6 +88,9 @@ std::string Select(const char* columns, const char* rest) { return std::string("
 
 Status PgLedgerStore::Begin() {
     prefetched_.clear();
+    if (Status connected = db_->Reconnect(); !connected) {
+        return connected;
+    }
     auto begun = db_->Exec("BEGIN");
     return begun ? Status::Ok() : Status(begun.error());
 }
@@ -433,7 +436,7 @@ Status PgLedgerStore::Write(const ledger::Batch& batch, ledger::LedgerState& sta
             return s;
         }
     }
-    return run("COMMIT", {});
+    return db_->Commit();
 }
 
 Status PgLedgerStore::Commit(const ledger::Batch& batch, ledger::LedgerState& state) {
@@ -445,9 +448,12 @@ Status PgLedgerStore::Commit(const ledger::Batch& batch, ledger::LedgerState& st
 }
 
 Result<int64_t> PgLedgerStore::PurgeIdempotency(int64_t before_ms, int64_t limit) {
+    prefetched_.clear();  // a purged key is new again
+    // As on SQLite: ids grow with time, so delete the oldest ids up to the first record still
+    // kept, which an index walk from the oldest finds at once.
     auto purged = db_->Exec(
-        "DELETE FROM idempotency_keys WHERE id IN (SELECT id FROM idempotency_keys WHERE created_at < $1 "
-        "ORDER BY id LIMIT $2)",
+        "DELETE FROM idempotency_keys WHERE id < COALESCE((SELECT id FROM idempotency_keys WHERE created_at >= $1 "
+        "ORDER BY id LIMIT 1), 9223372036854775807) AND id < (SELECT MIN(id) FROM idempotency_keys) + $2",
         {Str(before_ms), Str(limit)});
     if (!purged) {
         return purged.error();

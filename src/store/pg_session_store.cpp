@@ -28,7 +28,7 @@ Status Done(const Result<PgRows>& result) { return result ? Status::Ok() : Statu
 }  // namespace
 
 Result<std::vector<live::SessionRow>> PgSessionStore::Select(const std::string& where, const PgParams& params) {
-    auto rows = db_->Exec(kColumns + where, params);
+    auto rows = Exec(kColumns + where, params);
     if (!rows) {
         return rows.error();
     }
@@ -57,9 +57,16 @@ Result<std::vector<live::SessionRow>> PgSessionStore::Select(const std::string& 
     return sessions;
 }
 
+Result<PgRows> PgSessionStore::Exec(const std::string& sql, const PgParams& params) {
+    if (Status connected = db_->Reconnect(); !connected) {  // a restarted server or a dropped link
+        return connected.error();
+    }
+    return db_->Exec(sql, params);
+}
+
 Result<int64_t> PgSessionStore::Create(const live::SessionRow& row) {
     std::lock_guard lock(mutex_);
-    auto created = db_->Exec(
+    auto created = Exec(
         "INSERT INTO live_sessions (user_id, hold_id, feature, rate_per_minute, instance, status, started_at, "
         "last_seen_at, due_at) VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $8) RETURNING id",
         {Str(row.user_id), Str(row.hold_id), row.feature, Str(row.rate_per_minute), row.instance,
@@ -75,7 +82,7 @@ Status PgSessionStore::Heartbeat(const std::vector<int64_t>& session_ids, int64_
         return Status::Ok();
     }
     std::lock_guard lock(mutex_);
-    return Done(db_->Exec("UPDATE live_sessions SET last_seen_at = GREATEST(last_seen_at, $1) "
+    return Done(Exec("UPDATE live_sessions SET last_seen_at = GREATEST(last_seen_at, $1) "
                           "WHERE id = ANY($2::bigint[]) AND status = 'active'",
                           {Str(now_ms), IdArray(session_ids)}));
 }
@@ -104,7 +111,7 @@ Status PgSessionStore::RecordCharges(const std::vector<live::ChargeRecord>& char
         due += comma + Str(charge.due_at_ms);
     }
     std::lock_guard lock(mutex_);
-    return Done(db_->Exec(
+    return Done(Exec(
         "UPDATE live_sessions s SET charged = GREATEST(s.charged, v.c), ticks = v.t, due_at = v.d "
         "FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) AS v(id, c, t, d) "
         "WHERE s.id = v.id AND s.status = 'active'",
@@ -114,7 +121,7 @@ Status PgSessionStore::RecordCharges(const std::vector<live::ChargeRecord>& char
 Result<bool> PgSessionStore::End(int64_t id, const std::string& reason, int64_t ended_at_ms, int64_t active_ms,
                                  int64_t charged) {
     std::lock_guard lock(mutex_);
-    auto ended = db_->Exec(
+    auto ended = Exec(
         "UPDATE live_sessions SET status = 'ended', end_reason = $1, ended_at = $2, "
         "last_seen_at = GREATEST(last_seen_at, $2), active_ms = $3, charged = $4 WHERE id = $5 AND status = 'active'",
         {reason, Str(ended_at_ms), Str(active_ms), Str(charged), Str(id)});

@@ -28,6 +28,8 @@ class PgSessionStore final : public live::SessionStore {
                                                std::optional<int64_t> before_id, int64_t limit) override;
 
    private:
+    // REQUIRES(mutex_)
+    Result<PgRows> Exec(const std::string& sql, const PgParams& params = {});
     Result<std::vector<live::SessionRow>> Select(const std::string& where, const PgParams& params);
 
     std::mutex mutex_;

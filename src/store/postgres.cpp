@@ -48,6 +48,8 @@ int64_t PgRows::Int(int row, int column) const {
     std::from_chars(text, text + PQgetlength(result_, row, column), value);
     return value;
 }
+std::string PgRows::command() const { return PQcmdStatus(result_); }
+
 int64_t PgRows::affected() const {
     const char* text = PQcmdTuples(result_);
     int64_t value = 0;
@@ -77,6 +79,29 @@ Result<std::unique_ptr<PgConnection>> PgConnection::Open(const std::string& url)
 PgConnection::~PgConnection() { PQfinish(connection_); }
 
 bool PgConnection::ok() const { return PQstatus(connection_) == CONNECTION_OK; }
+
+Status PgConnection::Reconnect() {
+    if (ok()) {
+        return Status::Ok();
+    }
+    PQreset(connection_);
+    if (!ok()) {
+        return Error{ErrorCode::kUnavailable, "postgresql unreachable: " + std::string(PQerrorMessage(connection_))};
+    }
+    auto set = Exec("SET TIME ZONE 'UTC'");
+    return set ? Status::Ok() : Status(set.error());
+}
+
+Status PgConnection::Commit() {
+    auto committed = Exec("COMMIT");
+    if (!committed) {
+        return committed.error();
+    }
+    if (committed->command() != "COMMIT") {
+        return Error{ErrorCode::kUnavailable, "the transaction had failed and was rolled back"};
+    }
+    return Status::Ok();
+}
 
 Result<PgRows> PgConnection::Exec(std::string_view sql, const PgParams& params) {
     std::vector<const char*> values;

@@ -33,6 +33,8 @@ class PgRows {
     int64_t Int(int row, int column) const;
     // Rows a command changed (UPDATE, DELETE, INSERT).
     int64_t affected() const;
+    // The command's tag: "COMMIT", or "ROLLBACK" for a COMMIT of an aborted transaction.
+    std::string command() const;
 
    private:
     pg_result* result_;
@@ -59,6 +61,8 @@ class PgConnection {
     // Connects to `url` (postgresql://...). Errors say why without repeating the URL, which may
     // hold a password.
     static Result<std::unique_ptr<PgConnection>> Open(const std::string& url);
+    PgConnection(const PgConnection&) = delete;
+    PgConnection& operator=(const PgConnection&) = delete;
     ~PgConnection();
 
     // Runs one statement with $1, $2... parameters. Errors by SQLSTATE: a constraint or check
@@ -71,6 +75,12 @@ class PgConnection {
     // Runs a script of statements without parameters (migrations).
     Status Script(const std::string& sql);
     bool ok() const;
+    // Connects again when the connection was lost (a restarted server, a dropped link); a
+    // no-op while it is fine.
+    Status Reconnect();
+    // COMMIT, failing when the transaction had already failed (PostgreSQL then rolls back and
+    // says ROLLBACK, not an error).
+    Status Commit();
 
    private:
     explicit PgConnection(pg_conn* connection) : connection_(connection) {}

@@ -241,6 +241,39 @@ TEST_F(PostgresTest, TheLedgerEnrollsExpiresAndPurgesOnPostgres) {
     EXPECT_EQ(*store.PurgeIdempotency(clock.NowMs() - 2'000, 10), 0);  // none older than that
 }
 
+TEST_F(PostgresTest, AwkwardTextRoundTripsAndALostConnectionFailsOneBatchOnly) {
+    ASSERT_TRUE(MigratePostgres(*db_, 1));
+    const int64_t user = Insert("INSERT INTO users (email, created_at) VALUES ('dan@example.com', 1)");
+    Insert("INSERT INTO accounts (name, user_id, created_at) VALUES ('user:1', $1, 1)", {std::to_string(user)});
+    ManualClock clock(1'900'000'000'000);
+    auto writer = std::move(*ledger::Writer::Start(std::make_unique<PgLedgerStore>(Connect()), {}, clock, nullptr));
+    // Text that array literals and COPY must escape: quotes, backslashes, braces, commas, the
+    // word NULL and COPY's own null marker (control characters never get this far: the ledger
+    // refuses them).
+    const std::string reason = "say \"hi\" \\ {a,b}, NULL and more \\N";
+    const std::string key = "k\"{,}\\NULL";
+    const ledger::Request grant{ledger::Grant{user, 10, std::nullopt, reason}, "actor \"x\"", key};
+    const auto first = writer->Call(grant);
+    ASSERT_EQ(first.rejection, ledger::Rejection::kNone) << first.body;
+    EXPECT_EQ(db_->Exec("SELECT reason FROM transfers")->Text(0, 0), reason);
+    EXPECT_EQ(db_->Exec("SELECT key FROM idempotency_keys")->Text(0, 0), key);
+    const auto replay = writer->Call(grant);
+    EXPECT_TRUE(replay.replayed);
+    EXPECT_EQ(replay.body, first.body);
+    // The writer's connection is cut (a restarted server, a dropped link): that batch fails,
+    // the next one connects again.
+    ASSERT_TRUE(db_->Exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE pid <> pg_backend_pid() AND datname = current_database()"));
+    const auto cut = writer->Call({ledger::Deduct{user, 1, "ai_search", ""}, "test", "d1"});
+    EXPECT_EQ(cut.rejection, ledger::Rejection::kUnavailable);
+    const auto after = writer->Call({ledger::Deduct{user, 1, "ai_search", ""}, "test", "d1"});
+    EXPECT_EQ(after.rejection, ledger::Rejection::kNone) << after.body;
+    writer->Stop();
+    EXPECT_EQ(db_->Exec("SELECT credits_posted - debits_posted FROM accounts WHERE user_id = $1",
+                        {std::to_string(user)})->Int(0, 0), 9);
+    EXPECT_TRUE(ledger::Audit(*LoadAuditPostgres(*db_, clock.NowMs(), 86'400'000)).ok());
+}
+
 TEST(Postgres, ErrorsSayWhyWithoutThePassword) {
     auto refused = PgConnection::Open("postgresql://beta500:s3cret-pw@127.0.0.1:1/none?connect_timeout=2");
     ASSERT_FALSE(refused);

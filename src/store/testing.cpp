@@ -14,6 +14,16 @@
 namespace beta500::store {
 namespace {
 
+// A set-up step that must work: a failure ends the test run with the reason.
+template <typename T>
+T Must(Result<T> result, const char* what) {
+    if (!result) {
+        ADD_FAILURE() << what << ": " << result.error().message;
+        std::abort();
+    }
+    return std::move(*result);
+}
+
 class SqliteBackend : public TestBackend {
    public:
     explicit SqliteBackend(const Clock& clock) {
@@ -62,12 +72,13 @@ class PostgresBackend : public TestBackend {
     }
     int64_t CreateUser(const std::string& email) override {
         const std::string now = std::to_string(clock_.NowMs());
-        auto user = db_->Exec("INSERT INTO users (email, created_at, enrolled_at) VALUES ($1, $2, $2) RETURNING id",
-                              {email, now});
-        EXPECT_TRUE(user) << user.error().message;
-        const std::string id = user->Text(0, 0);
-        EXPECT_TRUE(db_->Exec("INSERT INTO accounts (name, user_id, created_at) VALUES ($1, $2, $3)",
-                              {"user:" + id, id, now}));
+        const auto user = Must(db_->Exec("INSERT INTO users (email, created_at, enrolled_at) VALUES ($1, $2, $2) "
+                                         "RETURNING id",
+                                         {email, now}),
+                               "user");
+        const std::string id = user.Text(0, 0);
+        Must(db_->Exec("INSERT INTO accounts (name, user_id, created_at) VALUES ($1, $2, $3)", {"user:" + id, id, now}),
+             "wallet");
         return std::stoll(id);
     }
     std::unique_ptr<ledger::LedgerStore> NewLedgerStore() override { return std::make_unique<PgLedgerStore>(Connect()); }
@@ -75,28 +86,27 @@ class PostgresBackend : public TestBackend {
         return std::make_unique<PgSessionStore>(Connect());
     }
     TestBalance Balance(int64_t user_id) override {
-        auto row = db_->Exec(
-            "SELECT credits_posted - debits_posted - debits_pending, debits_pending, credits_posted - debits_posted "
-            "FROM accounts WHERE user_id = $1",
-            {std::to_string(user_id)});
-        EXPECT_TRUE(row && row->size() == 1);
-        return {row->Int(0, 0), row->Int(0, 1), row->Int(0, 2)};
+        const auto row = Must(
+            db_->Exec("SELECT credits_posted - debits_posted - debits_pending, debits_pending, "
+                      "credits_posted - debits_posted FROM accounts WHERE user_id = $1",
+                      {std::to_string(user_id)}),
+            "balance");
+        EXPECT_EQ(row.size(), 1);
+        return row.size() == 1 ? TestBalance{row.Int(0, 0), row.Int(0, 1), row.Int(0, 2)} : TestBalance{};
     }
     Result<ledger::AuditInput> LoadAudit(int64_t ttl) override { return LoadAuditPostgres(*db_, clock_.NowMs(), ttl); }
     int64_t GrantedBy(const std::string& actor) override {
-        auto sum = db_->Exec("SELECT COALESCE(SUM(amount), 0) FROM transfers WHERE kind = 'grant' AND actor = $1",
-                             {actor});
-        EXPECT_TRUE(sum);
-        return sum->Int(0, 0);
+        return Must(db_->Exec("SELECT COALESCE(SUM(amount), 0) FROM transfers WHERE kind = 'grant' AND actor = $1",
+                              {actor}),
+                    "sum")
+            .Int(0, 0);
     }
 
    private:
     static std::unique_ptr<PgConnection> Connect() {
         const char* url = std::getenv("BETA500_TEST_POSTGRES_URL");
         EXPECT_NE(url, nullptr) << "run through ctest, whose `postgres` fixture starts the cluster";
-        auto connection = PgConnection::Open(url != nullptr ? url : "");
-        EXPECT_TRUE(connection) << connection.error().message;
-        return std::move(*connection);
+        return Must(PgConnection::Open(url != nullptr ? url : ""), "connect");
     }
     const Clock& clock_;
     std::unique_ptr<PgConnection> db_;
