@@ -51,6 +51,16 @@ int64_t RunAll(ledger::Writer& writer, int64_t count, const std::string& prefix,
     return ok.load();
 }
 
+// Users 1..sessions get credits and a live session's hold each (hold ids 1..sessions).
+void FundAndHold(ledger::Writer& writer, int64_t sessions) {
+    RunAll(writer, sessions, "grant-", [](int64_t i) {
+        return ledger::Operation(ledger::Grant{i + 1, 1'000'000, std::nullopt, "bench"});
+    });
+    RunAll(writer, sessions, "hold-", [](int64_t i) {
+        return ledger::Operation(ledger::Authorize{i + 1, 60, 3600, "live_dubbing", "live session"});
+    });
+}
+
 // The baseline (as many deductions through the writer), then the checkpoints until none is
 // due; stops the writer. 0 when no charge failed.
 int Measure(int64_t sessions, ledger::Writer& writer, live::SessionStore& store, const Clock& clock,
@@ -124,12 +134,7 @@ int MainPostgres(int64_t sessions, const std::string& url) {
     auto writer = std::move(*ledger::Writer::Start(std::make_unique<store::PgLedgerStore>(Connect(url)), {}, clock,
                                                    &metrics));
     auto started = std::chrono::steady_clock::now();
-    RunAll(*writer, sessions, "grant-", [](int64_t i) {
-        return ledger::Operation(ledger::Grant{i + 1, 1'000'000, std::nullopt, "bench"});
-    });
-    RunAll(*writer, sessions, "hold-", [](int64_t i) {
-        return ledger::Operation(ledger::Authorize{i + 1, 60, 3600, "live_dubbing", "live session"});
-    });
+    FundAndHold(*writer, sessions);
     std::printf("set-up: %lld users, grants and holds in %.1f s (postgresql)\n", static_cast<long long>(sessions),
                 Seconds(started));
     const std::string began = std::to_string(clock.NowMs() - kElapsedMs);
@@ -171,12 +176,7 @@ int Main(int64_t sessions) {
     ledger::WriterOptions options;
     auto writer = std::move(*ledger::Writer::Start(database->NewLedgerStore(), options, clock, &metrics));
     auto started = std::chrono::steady_clock::now();
-    RunAll(*writer, sessions, "grant-", [](int64_t i) {
-        return ledger::Operation(ledger::Grant{i + 1, 1'000'000, std::nullopt, "bench"});
-    });
-    RunAll(*writer, sessions, "hold-", [](int64_t i) {
-        return ledger::Operation(ledger::Authorize{i + 1, 60, 3600, "live_dubbing", "live session"});
-    });
+    FundAndHold(*writer, sessions);
     std::printf("set-up: %lld users, grants and holds in %.1f s\n", static_cast<long long>(sessions),
                 Seconds(started));
     {

@@ -18,21 +18,12 @@
 #include "ledger/writer.h"
 #include "store/migrations.h"
 #include "store/pg_ledger_store.h"
+#include "store/testing.h"
 
 namespace beta500::store {
 namespace {
 
-std::string Url() {
-    const char* url = std::getenv("BETA500_TEST_POSTGRES_URL");
-    EXPECT_NE(url, nullptr) << "run through ctest, whose `postgres` fixture starts the cluster";
-    return url != nullptr ? url : "";
-}
-
-std::unique_ptr<PgConnection> Connect() {
-    auto connection = PgConnection::Open(Url());
-    EXPECT_TRUE(connection) << connection.error().message;
-    return connection ? std::move(*connection) : nullptr;
-}
+std::unique_ptr<PgConnection> Connect() { return TestPostgresConnection(); }
 
 class PostgresTest : public ::testing::Test {
    protected:
@@ -46,6 +37,23 @@ class PostgresTest : public ::testing::Test {
         auto rows = db_->Exec(sql + " RETURNING id", params);
         EXPECT_TRUE(rows) << rows.error().message;
         return rows && rows->size() == 1 ? rows->Int(0, 0) : 0;
+    }
+
+    // A user with a wallet holding `credits`, and an open live-dubbing hold of 60 on it.
+    struct Wallet {
+        int64_t user = 0;
+        int64_t account = 0;
+        int64_t hold = 0;
+    };
+    Wallet WalletWithHold(const std::string& email, int64_t credits) {
+        Wallet made;
+        made.user = Insert("INSERT INTO users (email, created_at) VALUES ($1, 1)", {email});
+        made.account = Insert("INSERT INTO accounts (name, user_id, credits_posted, created_at) VALUES ($1, $2, $3, 1)",
+                              {"user:" + std::to_string(made.user), std::to_string(made.user), std::to_string(credits)});
+        made.hold = Insert("INSERT INTO holds (account_id, feature, amount, status, expires_at, created_at) "
+                           "VALUES ($1, 'live_dubbing', 60, 'open', 9, 1)",
+                           {std::to_string(made.account)});
+        return made;
     }
 
     std::unique_ptr<PgConnection> db_;
@@ -118,13 +126,7 @@ TEST_F(PostgresTest, ConstraintsCarryTheLedgerInvariants) {
 
 TEST_F(PostgresTest, OneChargePerSessionAndTickWhicheverConnectionTriesIt) {
     ASSERT_TRUE(MigratePostgres(*db_, 1));
-    const int64_t user = Insert("INSERT INTO users (email, created_at) VALUES ('bob@example.com', 1)");
-    const int64_t wallet = Insert("INSERT INTO accounts (name, user_id, credits_posted, created_at) "
-                                  "VALUES ('wallet:1', $1, 100, 1)",
-                                  {std::to_string(user)});
-    const int64_t hold = Insert("INSERT INTO holds (account_id, feature, amount, status, expires_at, created_at) "
-                                "VALUES ($1, 'live_dubbing', 60, 'open', 9, 1)",
-                                {std::to_string(wallet)});
+    const auto [user, wallet, hold] = WalletWithHold("bob@example.com", 100);
     const int64_t session = Insert(
         "INSERT INTO live_sessions (user_id, hold_id, feature, rate_per_minute, instance, status, started_at, "
         "last_seen_at) VALUES ($1, $2, 'live_dubbing', 60, 'a', 'active', 1, 1)",
@@ -161,13 +163,7 @@ TEST_F(PostgresTest, OneChargePerSessionAndTickWhicheverConnectionTriesIt) {
 
 TEST_F(PostgresTest, SkipLockedHandsEachDueRowToOneClaimer) {
     ASSERT_TRUE(MigratePostgres(*db_, 1));
-    const int64_t user = Insert("INSERT INTO users (email, created_at) VALUES ('cy@example.com', 1)");
-    const int64_t wallet = Insert("INSERT INTO accounts (name, user_id, credits_posted, created_at) "
-                                  "VALUES ('wallet:1', $1, 1000, 1)",
-                                  {std::to_string(user)});
-    const int64_t hold = Insert("INSERT INTO holds (account_id, feature, amount, status, expires_at, created_at) "
-                                "VALUES ($1, 'live_dubbing', 60, 'open', 9, 1)",
-                                {std::to_string(wallet)});
+    const auto [user, wallet, hold] = WalletWithHold("cy@example.com", 1000);
     ASSERT_TRUE(db_->Exec("INSERT INTO live_sessions (user_id, hold_id, feature, rate_per_minute, instance, status, "
                           "started_at, last_seen_at) SELECT $1, $2, 'live_dubbing', 60, 'a', 'active', 1, 1 "
                           "FROM generate_series(1, 100)",

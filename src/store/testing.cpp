@@ -103,16 +103,18 @@ class PostgresBackend : public TestBackend {
     }
 
    private:
-    static std::unique_ptr<PgConnection> Connect() {
-        const char* url = std::getenv("BETA500_TEST_POSTGRES_URL");
-        EXPECT_NE(url, nullptr) << "run through ctest, whose `postgres` fixture starts the cluster";
-        return Must(PgConnection::Open(url != nullptr ? url : ""), "connect");
-    }
+    static std::unique_ptr<PgConnection> Connect() { return TestPostgresConnection(); }
     const Clock& clock_;
     std::unique_ptr<PgConnection> db_;
 };
 
 }  // namespace
+
+std::unique_ptr<PgConnection> TestPostgresConnection() {
+    const char* url = std::getenv("BETA500_TEST_POSTGRES_URL");
+    EXPECT_NE(url, nullptr) << "run through ctest, whose `postgres` fixture starts the cluster";
+    return Must(PgConnection::Open(url != nullptr ? url : ""), "connect");
+}
 
 std::unique_ptr<TestBackend> TestBackend::Make(const std::string& kind, const Clock& clock) {
     if (kind == "postgres") {

@@ -11,6 +11,7 @@
 #include "ledger/audit.h"
 #include "ledger/store.h"
 #include "live/session_store.h"
+#include "store/postgres.h"
 
 namespace beta500::store {
 
@@ -19,6 +20,10 @@ struct TestBalance {
     int64_t held = 0;
     int64_t posted = 0;
 };
+
+// A connection to the `postgres` fixture's cluster (BETA500_TEST_POSTGRES_URL); the test stops
+// when there is none.
+std::unique_ptr<PgConnection> TestPostgresConnection();
 
 class TestBackend {
    public:
