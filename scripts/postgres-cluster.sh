@@ -2,12 +2,13 @@
 # A private PostgreSQL 15 cluster, for the tests and benchmarks: its own directory, a Unix socket
 # in that directory and no TCP port, so it never meets another server on the machine.
 #   scripts/postgres-cluster.sh start DIR   # initdb (fresh) and start; prints the database URL
+#   scripts/postgres-cluster.sh restart DIR # stop (fast: sessions cut) and start again, data kept
 #   scripts/postgres-cluster.sh stop DIR    # stop and remove DIR
 # PostgreSQL refuses to run as root: as root, the cluster runs as the `postgres` user the Debian
 # package creates (scripts/setup.sh --test installs it).
 set -euo pipefail
 
-action=${1:?start or stop}
+action=${1:?start, restart or stop}
 dir=${2:?a directory}
 bin=/usr/lib/postgresql/15/bin
 # Never through a link someone else planted: the directory is removed and given to `postgres`.
@@ -49,8 +50,11 @@ stop)
     fi
     rm -rf "$dir"
     ;;
+restart)
+    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -m fast -w -t 60 restart >/dev/null
+    ;;
 *)
-    echo "usage: $0 start|stop DIR" >&2
+    echo "usage: $0 start|restart|stop DIR" >&2
     exit 2
     ;;
 esac

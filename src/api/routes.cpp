@@ -558,8 +558,9 @@ class Api::Routes {
                                          rows->empty() ? 0 : rows->back().id)));
     }
 
-    // Ends a live session of this server: it closes with 4010 and is settled. 202: the
-    // settlement follows within a second; 409 when it has ended already.
+    // Ends a live session, on this server or (on PostgreSQL) on the server that holds it: it
+    // closes with 4010 and is settled. 202: the settlement follows within a second; 409 when it
+    // has ended already.
     void TerminateLiveSession(Caller caller, HttpRequest&& request, Respond respond) {
         if (!deps_.live || !deps_.sessions) {
             respond(Unavailable(request));
@@ -575,11 +576,22 @@ class Api::Routes {
             respond(http::ProblemResponse({404, "session_not_found", "no such live session"}, &request));
             return;
         }
-        if ((*row)->status != "active" ||
-            !deps_.live->Terminate(*id, live::EndReason::kAdminTerminated, live::kCloseTerminated)) {
+        if ((*row)->status != "active") {
             respond(http::ProblemResponse(
                 {409, "session_not_active", "the live session has ended already"}, &request));
             return;
+        }
+        if (!deps_.live->Terminate(*id, live::EndReason::kAdminTerminated, live::kCloseTerminated)) {
+            // Another server holds it (on a shared PostgreSQL): that one is told to end it.
+            if (!deps_.database.postgres()) {
+                respond(http::ProblemResponse(
+                    {409, "session_not_active", "the live session has ended already"}, &request));
+                return;
+            }
+            if (Status told = deps_.database.Notify(store::kTerminateChannel, std::to_string(*id)); !told) {
+                respond(Unavailable(request));
+                return;
+            }
         }
         spdlog::info("msg=\"live session terminated\" session_id={} actor={}", *id, caller.actor());
         respond(http::Json(202, json::serialize(json::object{{"id", std::to_string(*id)},

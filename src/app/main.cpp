@@ -4,11 +4,13 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <charconv>
 #include <csignal>
 #include <condition_variable>
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <sstream>
 #include <iostream>
 #include <thread>
@@ -35,6 +37,8 @@
 #include "mail/outbox.h"
 #include "obs/metrics.h"
 #include "store/database.h"
+#include "store/pg_ledger_store.h"
+#include "store/pg_listener.h"
 
 namespace beta500 {
 namespace {
@@ -268,7 +272,9 @@ int Serve(const Config& config) {
     writer_options.on_commit = [&events](const std::vector<ledger::WalletBalance>& balances) {
         events.OnCommit(balances);
     };
-    auto writer = ledger::Writer::Start((*database)->NewLedgerStore(), writer_options, clock, &metrics);
+    // This process among the servers sharing the database (its sessions and lease carry it).
+    const std::string instance = "pid-" + std::to_string(::getpid()) + "-" + RandomToken(4);
+    auto writer = ledger::Writer::Start((*database)->NewLedgerStore(instance), writer_options, clock, &metrics);
     if (!writer) {
         return Fail(writer.error().message);
     }
@@ -288,7 +294,6 @@ int Serve(const Config& config) {
                      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
                                                                            dubbing_start).count());
     }
-    const std::string instance = "pid-" + std::to_string(::getpid()) + "-" + RandomToken(4);
     auto live = std::make_unique<live::Manager>(instance, config.session, *sessions, **writer, events,
                                                 *blocking, clock, metrics);
     // Sessions a previous process left open are settled before anything else may touch them.
@@ -300,6 +305,40 @@ int Serve(const Config& config) {
         spdlog::warn("msg=\"settled live sessions left open\" sessions={}", *recovered);
     }
     live->StartWorker();
+    // On a shared PostgreSQL, what other servers do reaches this one: balances for the browsers
+    // connected here, terminations of sessions held here, suspensions.
+    std::unique_ptr<store::PgListener> listener;
+    if ((*database)->postgres()) {
+        auto parse_id = [](const std::string& text) {
+            int64_t id = 0;
+            std::from_chars(text.data(), text.data() + text.size(), id);
+            return id;
+        };
+        listener = std::make_unique<store::PgListener>(
+            config.database.url,
+            std::map<std::string, store::PgListener::Handler>{
+                {store::kBalanceChannel,
+                 [&events, &instance](const std::string& payload) {
+                     std::string from;
+                     auto balances = store::ParseBalancePayload(payload, &from);
+                     if (from != instance) {
+                         events.OnCommit(balances);
+                     }
+                 }},
+                {store::kTerminateChannel,
+                 [&live, parse_id](const std::string& payload) {
+                     live->Terminate(parse_id(payload), live::EndReason::kAdminTerminated, live::kCloseTerminated);
+                 }},
+                {store::kUsersChannel,
+                 [&live, &database = **database, parse_id](const std::string& payload) {
+                     (void)database.RefreshSuspended();
+                     if (payload.ends_with(" suspended")) {
+                         live->EndUserSessions(parse_id(payload), live::EndReason::kAdminTerminated,
+                                               live::kCloseBlocked);
+                     }
+                 }}},
+            [&database = **database] { (void)database.RefreshSuspended(); });
+    }
     auto mail_worker = std::make_unique<mail::DeliveryWorker>(
         config.mail, mail::MakeTransport(config.mail), **database, clock, metrics);
     auto catalog_store = (*database)->NewCatalogStore();
@@ -355,6 +394,7 @@ int Serve(const Config& config) {
     // use the writer (answered `unavailable` once it stopped), the live manager (which posts its
     // own tasks there too) and poke the mail worker: the pool drains before the manager goes.
     live->Shutdown();  // no-op after a signal; settles if Run returned on its own
+    listener.reset();
     (*writer)->Stop();
     blocking.reset();
     live.reset();

@@ -1,5 +1,5 @@
 // The catalog's storage: titles and people's watch history. An interface so another database
-// can stand behind it (store::SqliteCatalogStore is the embedded one). Blocking; implementations
+// can stand behind it (store::SqlCatalogStore serves both databases). Blocking; implementations
 // are thread-safe.
 #pragma once
 

@@ -41,6 +41,7 @@ std::vector<Field> Fields(Config& c) {
         {"session", "concurrent_max", &c.session.concurrent_max},
         {"session", "hold_ttl_seconds", &c.session.hold_ttl_seconds},
         {"session", "allowed_origins", &c.session.allowed_origins},
+        {"session", "instance_lease_seconds", &c.session.instance_lease_seconds},
         {"beta", "cap", &c.beta.cap},
         {"beta", "initial_credits", &c.beta.initial_credits},
         {"beta", "invitation_ttl_days", &c.beta.invitation_ttl_days},
@@ -290,6 +291,7 @@ Status Config::Validate() const {
              {session.preauth_credits, "session.preauth_credits"},
              {session.concurrent_max, "session.concurrent_max"},
              {session.hold_ttl_seconds, "session.hold_ttl_seconds"},
+             {session.instance_lease_seconds, "session.instance_lease_seconds"},
              {database.read_connections, "database.read_connections"},
              {database.busy_timeout_ms, "database.busy_timeout_ms"},
              {ledger.queue_max, "ledger.queue_max"},
@@ -382,8 +384,9 @@ Status Config::Validate() const {
         mail.smtp_starttls != "required" && !loopback_relay) {
         return Invalid("mail.smtp_starttls must be \"required\" when a username is set (or use smtps://)");
     }
-    if (database.url != "sqlite") {
-        return Invalid("database.url: only \"sqlite\" is supported");
+    if (database.url != "sqlite" && !database.url.starts_with("postgres://") &&
+        !database.url.starts_with("postgresql://")) {
+        return Invalid("database.url must be \"sqlite\" or a postgres:// or postgresql:// URL");
     }
     if (ai.search_credits > ledger.amount_max || ai.recommendation_credits > ledger.amount_max) {
         return Invalid("ai.search_credits and ai.recommendation_credits must be at most ledger.amount_max");

@@ -54,6 +54,11 @@ struct Config {
         // Lifetime of a session's hold, renewed at every checkpoint; after an outage longer than
         // this, the unsettled part of a session's last interval is not charged.
         int64_t hold_ttl_seconds = 3600;
+        // Servers sharing a PostgreSQL: each renews its lease every third of this; a server
+        // whose lease has run out this long is dead, and a survivor settles its live sessions up
+        // to their last checkpoint (connection_lost). A server that cannot renew for this long
+        // closes its own sessions (1011), since survivors may settle them.
+        int64_t instance_lease_seconds = 15;
         // Origins (scheme://host[:port], comma-separated) whose pages may open a live session
         // with the session cookie. Empty: only server.public_url's origin.
         std::string allowed_origins;
@@ -72,7 +77,8 @@ struct Config {
         std::string admin_email;
     } beta;
     struct Database {
-        // "sqlite" (embedded, in data_dir) is the only backend today.
+        // "sqlite" (embedded, in data_dir; one server) or a PostgreSQL URL (postgres://user@host/db,
+        // or with ?host=/socket/dir), which any number of servers may share.
         std::string url = "sqlite";
         std::string data_dir = "var";
         // SQLite PRAGMA synchronous: "full" (durable: an acknowledged write survives power loss)

@@ -80,6 +80,14 @@ TEST(Config, DubbingSettingsAreChecked) {
     EXPECT_FALSE(Config::Load("", {{"BETA500_DUBBING_UTTERANCE_MS_MAX", "500"}}));  // not above silence_ms
 }
 
+TEST(Config, DatabaseUrlIsSqliteOrPostgres) {
+    EXPECT_TRUE(Config::Load("", {{"BETA500_DATABASE_URL", "sqlite"}}));
+    EXPECT_TRUE(Config::Load("", {{"BETA500_DATABASE_URL", "postgres://app@db/beta"}}));
+    EXPECT_TRUE(Config::Load("", {{"BETA500_DATABASE_URL", "postgresql:///beta?host=/run/pg"}}));
+    EXPECT_FALSE(Config::Load("", {{"BETA500_DATABASE_URL", "mysql://db/beta"}}));
+    EXPECT_FALSE(Config::Load("", {{"BETA500_DATABASE_URL", ""}}));
+}
+
 TEST(Config, DumpRedactsPasswords) {
     Config config;
     config.database.url = "postgres://app:hunter2@db/beta";

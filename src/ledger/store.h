@@ -64,6 +64,10 @@ class LedgerStore {
         (void)keys;
         return Status::Ok();
     }
+    // After Begin: whether another writer (another server on the same database) may have
+    // committed since this store's last commit. The writer then drops its cached wallets and
+    // takes the next ids again. A store with one writer says no.
+    virtual bool CacheStale() { return false; }
     // Inside the batch: finds the user linked to the identity or with this email, or creates
     // the user and wallet and consumes the open invitation; links the identity to the user
     // (all rolled back with the batch if the commit fails).

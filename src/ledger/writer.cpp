@@ -151,6 +151,15 @@ void Writer::ProcessBatch(std::deque<Item>& items) {
     Engine engine(state_, batch, options_.limits);
     batch_failed_ = false;
     Status committed = store_->Begin();
+    if (committed && store_->CacheStale()) {
+        state_.Clear();
+        if (auto ids = store_->LoadNextIds()) {
+            state_.SetNextIds(ids->transfer_id, ids->lot_id, ids->hold_id);
+        } else {
+            store_->Rollback();
+            committed = ids.error();
+        }
+    }
     if (committed) {
         std::vector<std::pair<std::string, std::string>> keys;
         keys.reserve(items.size());

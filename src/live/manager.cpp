@@ -331,11 +331,19 @@ bool Manager::Terminate(int64_t session_id, EndReason reason, uint16_t close_cod
 }
 
 int64_t Manager::EndUserSessions(int64_t user_id, EndReason reason, uint16_t close_code) {
+    return EndWhere([user_id](const Session& session) { return session.user_id == user_id; }, reason, close_code);
+}
+
+int64_t Manager::EndAll(EndReason reason, uint16_t close_code) {
+    return EndWhere([](const Session&) { return true; }, reason, close_code);
+}
+
+int64_t Manager::EndWhere(const std::function<bool(const Session&)>& which, EndReason reason, uint16_t close_code) {
     std::vector<std::shared_ptr<Session>> ending;
     {
         std::lock_guard lock(mutex_);
         for (const auto& [id, session] : sessions_) {
-            if (session->user_id == user_id) {
+            if (which(*session)) {
                 ending.push_back(session);
             }
         }
@@ -456,6 +464,9 @@ CycleStats Manager::Checkpoint() {
 }
 
 Result<int64_t> Manager::Recover() {
+    if (Status leased = store_.Lease(instance_, config_.instance_lease_seconds * 1000); !leased) {
+        return leased.error();
+    }
     int64_t settled = 0;
     for (;;) {
         auto rows = store_.Orphaned(instance_, config_.checkpoint_batch_max);
@@ -496,12 +507,32 @@ void Manager::StartWorker() {
         // looks for due ones this often, so a charge comes at most this late.
         constexpr auto kScan = std::chrono::milliseconds(100);
         constexpr auto kStoreRetry = std::chrono::seconds(1);
+        // The instance's lease is renewed, and dead instances' sessions settled, every third of
+        // the lease; after a whole lease without renewal, survivors may settle this instance's
+        // sessions, so it closes them.
+        const auto lease = std::chrono::seconds(config_.instance_lease_seconds);
         auto next = std::chrono::steady_clock::now() + kScan;
+        auto next_lease = std::chrono::steady_clock::now() + lease / 3;
+        auto leased_at = std::chrono::steady_clock::now();
         for (;;) {
             {
                 std::unique_lock lock(mutex_);
                 if (changed_.wait_until(lock, next, [this] { return stopping_; })) {
                     return;
+                }
+            }
+            if (const auto now = std::chrono::steady_clock::now(); now >= next_lease) {
+                next_lease = now + lease / 3;
+                if (auto settled = Recover(); !settled) {
+                    spdlog::error("msg=\"live lease or recovery failed\" error={}", LogQuote(settled.error().message));
+                    if (now - leased_at > lease) {
+                        EndAll(EndReason::kError, http::kCloseInternal);
+                    }
+                } else {
+                    leased_at = now;
+                    if (*settled > 0) {
+                        spdlog::warn("msg=\"settled live sessions of a dead instance\" sessions={}", *settled);
+                    }
                 }
             }
             // A full batch that went through means more are due: the next one at once. A store

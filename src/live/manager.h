@@ -109,13 +109,16 @@ class Manager {
     bool Terminate(int64_t session_id, EndReason reason, uint16_t close_code);
     // Ends every session of the user; returns how many.
     int64_t EndUserSessions(int64_t user_id, EndReason reason, uint16_t close_code);
+    // Ends every session of this process; returns how many.
+    int64_t EndAll(EndReason reason, uint16_t close_code);
     // Charges the sessions due now, at most session.checkpoint_batch_max of them, the longest
     // due first (blocking). Each falls due at its start plus whole checkpoint intervals, so a
     // server's sessions are charged spread over the interval. The worker calls it every 100 ms,
     // and again at once after a full batch; with nothing due it reads one index and writes nothing.
     CycleStats Checkpoint();
-    // Settles the sessions other (dead) processes left active, up to their last heartbeat, as
-    // connection_lost. Blocking; returns how many.
+    // Renews this instance's lease, then settles the sessions other (dead) instances left
+    // active, up to their last heartbeat, as connection_lost. Blocking; returns how many. The
+    // worker calls it every third of session.instance_lease_seconds.
     Result<int64_t> Recover();
     void StartWorker();
     // Stops the worker, ends every session as server_shutdown and waits until all are settled.
@@ -137,6 +140,7 @@ class Manager {
     std::vector<std::future<ledger::Response>> Charge(
         const std::vector<SessionRow>& rows,
         const std::function<ledger::Meter(const SessionRow&)>& meter, const std::string& key_suffix);
+    int64_t EndWhere(const std::function<bool(const Session&)>& which, EndReason reason, uint16_t close_code);
     // Ends a session's record and counts it (a session with or without a connection here).
     Status EndRecord(int64_t session_id, EndReason reason, int64_t ended_at_ms, int64_t active_ms,
                      int64_t charged);

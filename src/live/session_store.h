@@ -49,8 +49,17 @@ class SessionStore {
     virtual Status Heartbeat(const std::vector<int64_t>& session_ids, int64_t now_ms) = 0;
     // Active sessions of `instance` due by `now_ms`, the longest due first, at most `limit`.
     virtual Result<std::vector<SessionRow>> Due(const std::string& instance, int64_t now_ms, int64_t limit) = 0;
-    // Active sessions owned by any other instance (on SQLite, left by a crashed process).
+    // Active sessions left by a dead instance, for `instance` to settle: on SQLite, any other
+    // instance's (a crashed process); on PostgreSQL, those of instances whose lease ran out,
+    // claimed so that one survivor settles each.
     virtual Result<std::vector<SessionRow>> Orphaned(const std::string& instance, int64_t limit) = 0;
+    // Renews `instance`'s lease for `ttl_ms` (where several servers share the database; a no-op
+    // on SQLite, where one server runs).
+    virtual Status Lease(const std::string& instance, int64_t ttl_ms) {
+        (void)instance;
+        (void)ttl_ms;
+        return Status::Ok();
+    }
     // Updates charged, ticks and the next due time of sessions still active.
     virtual Status RecordCharges(const std::vector<ChargeRecord>& charges) = 0;
     // Ends an active session; returns false if it had ended already.

@@ -14,8 +14,11 @@
 #include "core/crypto.h"
 #include "store/migrations.h"
 #include "store/sqlite_ledger_store.h"
-#include "store/sqlite_catalog_store.h"
+#include "store/sql_catalog_store.h"
 #include "store/sqlite_session_store.h"
+#include "store/pg_ledger_store.h"
+#include "store/pg_session_store.h"
+#include "store/pg_sql.h"
 
 namespace beta500::store {
 namespace {
@@ -30,7 +33,7 @@ Error StorageError(const std::exception& error) {
 constexpr size_t kApiTokenBytes = 32;
 constexpr const char* kApiTokenPrefix = "b5_";
 
-void InsertAudit(Connection& connection, const std::string& actor, const std::string& action,
+void InsertAudit(SqlConnection& connection, const std::string& actor, const std::string& action,
                  const std::string& target, const std::string& before, const std::string& after,
                  int64_t now_ms) {
     connection
@@ -58,7 +61,7 @@ std::string Quoted(std::string_view text) {
     return out + "\"";
 }
 
-void InsertOutbox(Connection& connection, const std::string& to, const QueuedMail& mail, int64_t now_ms) {
+void InsertOutbox(SqlConnection& connection, const std::string& to, const QueuedMail& mail, int64_t now_ms) {
     connection
         .Cached("INSERT INTO mail_outbox (to_address, template, subject, text_body, html_body, "
                 "status, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)")
@@ -69,8 +72,12 @@ void InsertOutbox(Connection& connection, const std::string& to, const QueuedMai
 
 }  // namespace
 
+bool IsPostgresUrl(std::string_view url) {
+    return url.starts_with("postgres://") || url.starts_with("postgresql://");
+}
+
 Database::Database(Config::Database config, const Clock& clock, std::string path)
-    : config_(std::move(config)), clock_(clock), path_(std::move(path)) {}
+    : config_(std::move(config)), clock_(clock), path_(std::move(path)), postgres_(IsPostgresUrl(config_.url)) {}
 
 Database::~Database() {
     if (lock_fd_ >= 0) {
@@ -88,20 +95,47 @@ Result<std::unique_ptr<Database>> Database::Open(const Config::Database& config,
     const std::string path = (std::filesystem::path(config.data_dir) / "beta500.sqlite3").string();
     std::unique_ptr<Database> database(new Database(config, clock, path));
     try {
-        auto writer = database->OpenWriter();
-        MigrateSqlite(*writer, clock.NowMs());
-        Statement& suspended = writer->Cached("SELECT id FROM users WHERE status = 'suspended'");
-        while (suspended.Step()) {
-            database->suspended_.insert(suspended.Int(0));
+        if (database->postgres_) {
+            auto connection = PgConnection::Open(config.url);
+            if (!connection) {
+                return connection.error();
+            }
+            if (auto migrated = MigratePostgres(**connection, clock.NowMs()); !migrated) {
+                return migrated.error();
+            }
+        } else {
+            MigrateSqlite(*database->OpenSqlite(false), clock.NowMs());
         }
-        suspended.Reset();
-    } catch (const SqliteError& failure) {
+        if (Status loaded = database->RefreshSuspended(); !loaded) {
+            return loaded.error();
+        }
+    } catch (const StoreError& failure) {
         return StorageError(failure);
     }
     return database;
 }
 
+Status Database::RefreshSuspended() {
+    try {
+        auto connection = Read();
+        std::unordered_set<int64_t> suspended;
+        SqlStatement& query = connection->Cached("SELECT id FROM users WHERE status = 'suspended'");
+        while (query.Step()) {
+            suspended.insert(query.Int(0));
+        }
+        query.Reset();
+        std::lock_guard lock(suspended_mutex_);
+        suspended_ = std::move(suspended);
+        return Status::Ok();
+    } catch (const StoreError& error) {
+        return StorageError(error);
+    }
+}
+
 Status Database::LockExclusive() {
+    if (postgres_) {
+        return Status::Ok();  // any number of servers share one PostgreSQL
+    }
     const std::string lock_path = (std::filesystem::path(config_.data_dir) / "beta500.lock").string();
     lock_fd_ = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (lock_fd_ < 0 || flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
@@ -111,21 +145,38 @@ Status Database::LockExclusive() {
     return Status::Ok();
 }
 
-std::unique_ptr<Connection> Database::OpenWriter() {
+std::unique_ptr<Connection> Database::OpenSqlite(bool read_only) {
     return std::make_unique<Connection>(
-        path_, Connection::Options{false, config_.synchronous, config_.busy_timeout_ms});
+        path_, Connection::Options{read_only, config_.synchronous, config_.busy_timeout_ms});
 }
 
-std::unique_ptr<ledger::LedgerStore> Database::NewLedgerStore() {
-    return std::make_unique<SqliteLedgerStore>(OpenWriter());
+std::unique_ptr<PgConnection> Database::OpenPostgres() {
+    auto connection = PgConnection::Open(config_.url);
+    if (!connection) {
+        throw StoreError(StoreError::Kind::kOther, connection.error().message);
+    }
+    return std::move(*connection);
+}
+
+std::unique_ptr<ledger::LedgerStore> Database::NewLedgerStore(const std::string& instance) {
+    if (postgres_) {
+        return std::make_unique<PgLedgerStore>(OpenPostgres(), instance);
+    }
+    return std::make_unique<SqliteLedgerStore>(OpenSqlite(false));
 }
 
 std::unique_ptr<live::SessionStore> Database::NewSessionStore() {
-    return std::make_unique<SqliteSessionStore>(OpenWriter());
+    if (postgres_) {
+        return std::make_unique<PgSessionStore>(OpenPostgres());
+    }
+    return std::make_unique<SqliteSessionStore>(OpenSqlite(false));
 }
 
 std::unique_ptr<catalog::CatalogStore> Database::NewCatalogStore() {
-    return std::make_unique<SqliteCatalogStore>(OpenWriter());
+    if (postgres_) {
+        return std::make_unique<SqlCatalogStore>(std::make_unique<PgSqlConnection>(config_.url));
+    }
+    return std::make_unique<SqlCatalogStore>(OpenSqlite(false));
 }
 
 Database::Lease Database::Read() {
@@ -134,15 +185,16 @@ Database::Lease Database::Read() {
         if (!pool_.empty()) {
             auto connection = std::move(pool_.back());
             pool_.pop_back();
-            return Lease(*this, std::move(connection));
+            return Lease(this, std::move(connection));
         }
         if (pool_open_ < config_.read_connections) {
             ++pool_open_;
             lock.unlock();
             try {
-                return Lease(*this, std::make_unique<Connection>(
-                                        path_, Connection::Options{true, config_.synchronous,
-                                                                   config_.busy_timeout_ms}));
+                if (postgres_) {
+                    return Lease(this, std::make_unique<PgSqlConnection>(config_.url));
+                }
+                return Lease(this, OpenSqlite(true));
             } catch (...) {
                 std::lock_guard relock(pool_mutex_);
                 --pool_open_;
@@ -153,22 +205,38 @@ Database::Lease Database::Read() {
     }
 }
 
+Database::Lease Database::Write() {
+    if (postgres_) {
+        return Read();  // pooled connections write too; write transactions take turns (store/pg_sql.h)
+    }
+    return Lease(nullptr, OpenSqlite(false));
+}
+
 Database::Lease::~Lease() {
-    if (connection_) {
-        std::lock_guard lock(database_.pool_mutex_);
-        database_.pool_.push_back(std::move(connection_));
-        database_.pool_released_.notify_one();
+    if (connection_ && database_ != nullptr) {
+        std::lock_guard lock(database_->pool_mutex_);
+        database_->pool_.push_back(std::move(connection_));
+        database_->pool_released_.notify_one();
+    }
+}
+
+Status Database::Notify(const std::string& channel, const std::string& payload) {
+    try {
+        Write()->Notify(channel, payload);
+        return Status::Ok();
+    } catch (const StoreError& error) {
+        return StorageError(error);
     }
 }
 
 Status Database::Ping() {
     try {
         auto connection = Read();
-        Statement& query = connection->Cached("SELECT 1");
+        SqlStatement& query = connection->Cached("SELECT 1");
         query.Step();
         query.Reset();
         return Status::Ok();
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
@@ -178,7 +246,7 @@ Result<std::optional<BalanceView>> Database::Balance(int64_t user_id) {
         auto connection = Read();
         // One snapshot, so the account, its lots and its grants agree.
         ReadTransaction snapshot(*connection);
-        Statement& account_query = connection->Cached(
+        SqlStatement& account_query = connection->Cached(
             std::string("SELECT ") + kAccountColumns + " FROM accounts WHERE user_id = ?");
         account_query.Bind(1, user_id);
         if (!account_query.Step()) {
@@ -192,13 +260,13 @@ Result<std::optional<BalanceView>> Database::Balance(int64_t user_id) {
         view.available = account.available();
         view.held = account.debits_pending;
         view.posted = account.posted();
-        Statement& granted = connection->Cached(
+        SqlStatement& granted = connection->Cached(
             "SELECT COALESCE(SUM(amount), 0) FROM transfers WHERE credit_account_id = ? AND kind = 'grant'");
         granted.Bind(1, account.id);
         granted.Step();
         view.granted_total = granted.Int(0);
         granted.Reset();
-        Statement& lots = connection->Cached(
+        SqlStatement& lots = connection->Cached(
             std::string("SELECT ") + kLotColumns +
             " FROM lots WHERE account_id = ? AND remaining > 0 "
             "ORDER BY expires_at IS NULL, expires_at, created_at, id");
@@ -208,7 +276,7 @@ Result<std::optional<BalanceView>> Database::Balance(int64_t user_id) {
         }
         lots.Reset();
         return std::optional<BalanceView>{std::move(view)};
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
@@ -231,7 +299,7 @@ Result<std::vector<TransferView>> Database::Transfers(const TransferFilter& filt
             sql += " AND t.feature = ?4";
         }
         sql += " ORDER BY t.id DESC LIMIT ?5";
-        Statement& query = connection->Cached(sql);
+        SqlStatement& query = connection->Cached(sql);
         query.Bind(1, filter.before_id.value_or(INT64_MAX));
         if (filter.user_id) {
             query.Bind(2, *filter.user_id);
@@ -270,7 +338,7 @@ Result<std::vector<TransferView>> Database::Transfers(const TransferFilter& filt
         }
         query.Reset();
         return out;
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
@@ -278,7 +346,7 @@ Result<std::vector<TransferView>> Database::Transfers(const TransferFilter& filt
 Result<std::optional<ApiToken>> Database::FindApiToken(std::string_view token) {
     try {
         auto connection = Read();
-        Statement& query = connection->Cached(
+        SqlStatement& query = connection->Cached(
             "SELECT id, scope FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL");
         query.Bind(1, Sha256Hex(token));
         std::optional<ApiToken> found;
@@ -287,14 +355,14 @@ Result<std::optional<ApiToken>> Database::FindApiToken(std::string_view token) {
         }
         query.Reset();
         return found;
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
 
 Result<int64_t> Database::CreateUser(const std::string& email, const std::string& role) {
     try {
-        auto connection = OpenWriter();
+        auto connection = Write();
         int64_t user_id = 0;
         const int64_t now_ms = clock_.NowMs();
         connection->Transaction([&] {
@@ -313,11 +381,11 @@ Result<int64_t> Database::CreateUser(const std::string& email, const std::string
                 .Run();
         });
         return user_id;
-    } catch (const SqliteError& error) {
-        if (error.code() == SQLITE_CONSTRAINT_UNIQUE) {
+    } catch (const StoreError& error) {
+        if (error.kind() == StoreError::Kind::kUnique) {
             return Error{ErrorCode::kAlreadyExists, "a user with this email already exists"};
         }
-        if ((error.code() & 0xFF) == SQLITE_CONSTRAINT) {
+        if (error.kind() == StoreError::Kind::kConstraint) {
             return Error{ErrorCode::kInvalidArgument, "invalid user: " + std::string(error.what())};
         }
         return StorageError(error);
@@ -330,7 +398,7 @@ Result<std::pair<int64_t, std::string>> Database::CreateApiToken(const std::stri
         return Error{ErrorCode::kInvalidArgument, "scope must be service or admin"};
     }
     try {
-        auto connection = OpenWriter();
+        auto connection = Write();
         const std::string token = kApiTokenPrefix + RandomToken(kApiTokenBytes);
         connection->Cached(
                 "INSERT INTO api_tokens (token_hash, scope, name, created_at) VALUES (?, ?, ?, ?)")
@@ -340,13 +408,16 @@ Result<std::pair<int64_t, std::string>> Database::CreateApiToken(const std::stri
             .Bind(4, clock_.NowMs())
             .Run();
         return std::make_pair(connection->LastInsertRowId(), token);
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
 
 Result<ledger::AuditInput> Database::LoadAudit(int64_t idempotency_ttl_ms) {
     try {
+        if (postgres_) {
+            return LoadAuditPostgres(*OpenPostgres(), clock_.NowMs(), idempotency_ttl_ms);
+        }
         auto connection = Read();
         ReadTransaction snapshot(*connection);
         ledger::AuditInput input;
@@ -355,7 +426,7 @@ Result<ledger::AuditInput> Database::LoadAudit(int64_t idempotency_ttl_ms) {
         std::unordered_map<int64_t, std::array<int64_t, 4>> journal;  // account -> totals
         for (const char* side : {"credit", "debit"}) {
             const bool credit = side[0] == 'c';
-            Statement& sums = connection->Cached(
+            SqlStatement& sums = connection->Cached(
                 std::string("SELECT ") + side + "_account_id, "
                 "COALESCE(SUM(CASE WHEN kind IN ('grant', 'usage', 'capture', 'expire', 'adjust') "
                 "THEN amount END), 0), "
@@ -370,21 +441,21 @@ Result<ledger::AuditInput> Database::LoadAudit(int64_t idempotency_ttl_ms) {
         }
         // Per-account sums in one pass each (a subquery per account would scan lots once per account).
         std::unordered_map<int64_t, std::array<int64_t, 3>> by_account;  // lots, out of range, held
-        Statement& lot_sums = connection->Cached(
+        SqlStatement& lot_sums = connection->Cached(
             "SELECT account_id, SUM(remaining), SUM(remaining < 0 OR remaining > amount) FROM lots "
             "GROUP BY account_id");
         while (lot_sums.Step()) {
             by_account[lot_sums.Int(0)] = {lot_sums.Int(1), lot_sums.Int(2), 0};
         }
         lot_sums.Reset();
-        Statement& open_holds = connection->Cached(
+        SqlStatement& open_holds = connection->Cached(
             "SELECT account_id, SUM(amount - captured - released) FROM holds WHERE status = 'open' "
             "GROUP BY account_id");
         while (open_holds.Step()) {
             by_account[open_holds.Int(0)][2] = open_holds.Int(1);
         }
         open_holds.Reset();
-        Statement& accounts = connection->Cached(std::string("SELECT ") + kAccountColumns +
+        SqlStatement& accounts = connection->Cached(std::string("SELECT ") + kAccountColumns +
                                                  " FROM accounts a ORDER BY a.id");
         while (accounts.Step()) {
             ledger::Account account = ReadAccount(accounts, 0);
@@ -393,7 +464,7 @@ Result<ledger::AuditInput> Database::LoadAudit(int64_t idempotency_ttl_ms) {
         }
         accounts.Reset();
         std::unordered_map<int64_t, std::array<int64_t, 3>> by_hold;  // hold -> held, captured, released
-        Statement& hold_sums = connection->Cached(
+        SqlStatement& hold_sums = connection->Cached(
             "SELECT hold_id, COALESCE(SUM(CASE kind WHEN 'hold' THEN amount END), 0), "
             "COALESCE(SUM(CASE kind WHEN 'capture' THEN amount END), 0), "
             "COALESCE(SUM(CASE kind WHEN 'release' THEN amount END), 0) "
@@ -402,14 +473,14 @@ Result<ledger::AuditInput> Database::LoadAudit(int64_t idempotency_ttl_ms) {
             by_hold[hold_sums.Int(0)] = {hold_sums.Int(1), hold_sums.Int(2), hold_sums.Int(3)};
         }
         hold_sums.Reset();
-        Statement& holds = connection->Cached(std::string("SELECT ") + kHoldColumns + " FROM holds ORDER BY id");
+        SqlStatement& holds = connection->Cached(std::string("SELECT ") + kHoldColumns + " FROM holds ORDER BY id");
         while (holds.Step()) {
             ledger::Hold hold = ReadHold(holds, 0);
             const int64_t id = hold.id;
             input.holds.push_back(HoldAuditOf(std::move(hold), by_hold[id]));
         }
         holds.Reset();
-        Statement& totals = connection->Cached(
+        SqlStatement& totals = connection->Cached(
             "SELECT COUNT(*), COALESCE(SUM(amount <= 0 OR debit_account_id = credit_account_id), 0) "
             "FROM transfers");
         totals.Step();
@@ -417,7 +488,7 @@ Result<ledger::AuditInput> Database::LoadAudit(int64_t idempotency_ttl_ms) {
         input.malformed_transfers = totals.Int(1);
         totals.Reset();
         // Every keyed transfer (written by an API operation) has its record while it is kept.
-        Statement& orphans = connection->Cached(
+        SqlStatement& orphans = connection->Cached(
             "SELECT COUNT(*) FROM transfers t WHERE t.idempotency_key <> '' AND t.created_at >= ? "
             "AND NOT EXISTS (SELECT 1 FROM idempotency_keys k WHERE k.scope = t.actor "
             "AND k.key = t.idempotency_key)");
@@ -426,7 +497,7 @@ Result<ledger::AuditInput> Database::LoadAudit(int64_t idempotency_ttl_ms) {
         input.keyed_transfers_without_record = orphans.Int(0);
         orphans.Reset();
         // One operation writes its transfers at one instant with consecutive ids.
-        Statement& several = connection->Cached(
+        SqlStatement& several = connection->Cached(
             "SELECT COUNT(*) FROM (SELECT actor, idempotency_key FROM transfers "
             "WHERE idempotency_key <> '' GROUP BY actor, idempotency_key "
             "HAVING COUNT(DISTINCT created_at) > 1 OR MAX(id) - MIN(id) + 1 <> COUNT(*))");
@@ -434,52 +505,61 @@ Result<ledger::AuditInput> Database::LoadAudit(int64_t idempotency_ttl_ms) {
         input.keys_with_several_effects = several.Int(0);
         several.Reset();
         return input;
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
 
 Result<int64_t> Database::EnqueueMail(const std::string& to, const QueuedMail& mail) {
     try {
-        auto connection = OpenWriter();
+        auto connection = Write();
         InsertOutbox(*connection, to, mail, clock_.NowMs());
         return connection->LastInsertRowId();
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
 
 Result<std::vector<OutboxMail>> Database::DueMail(int64_t now_ms, int64_t limit) {
+    // A worker that dies with mail in hand leaves it due again after this.
+    constexpr int64_t kClaimMs = 120'000;
     try {
-        auto connection = Read();
-        Statement& query = connection->Cached(
-            "SELECT id, to_address, template, subject, text_body, html_body, attempts FROM mail_outbox "
-            "WHERE status = 'pending' AND next_attempt_at <= ? "
+        auto connection = Write();
+        // Claimed by moving the next attempt on: the outer condition is checked again against a
+        // row another server's worker claimed meanwhile (PostgreSQL), so each mail goes to one.
+        SqlStatement& query = connection->Cached(
+            "UPDATE mail_outbox SET next_attempt_at = ?1 WHERE status = 'pending' AND next_attempt_at <= ?2 "
+            "AND id IN (SELECT id FROM mail_outbox WHERE status = 'pending' AND next_attempt_at <= ?2 "
             // Sign-in links expire: they go before invitations and other bulk mail.
-            "ORDER BY template = 'magic_link' DESC, next_attempt_at, id LIMIT ?");
-        query.Bind(1, now_ms).Bind(2, limit);
+            "ORDER BY template = 'magic_link' DESC, next_attempt_at, id LIMIT ?3) "
+            "RETURNING id, to_address, template, subject, text_body, html_body, attempts");
+        query.Bind(1, now_ms + kClaimMs).Bind(2, now_ms).Bind(3, limit);
         std::vector<OutboxMail> due;
         while (query.Step()) {
             due.push_back(OutboxMail{query.Int(0), query.Text(1), query.Text(2), query.Text(3),
                                      query.Text(4), query.Text(5), query.Int(6)});
         }
         query.Reset();
+        std::sort(due.begin(), due.end(), [](const OutboxMail& a, const OutboxMail& b) {
+            return std::make_pair(a.template_name != "magic_link", a.id) <
+                   std::make_pair(b.template_name != "magic_link", b.id);
+        });
         return due;
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
 
 Status Database::MarkMailSent(int64_t id, int64_t now_ms) {
     try {
-        auto connection = OpenWriter();
+        auto connection = Write();
         // The bodies may hold single-use links: once delivered they are not kept.
         connection
             ->Cached("UPDATE mail_outbox SET status = 'sent', attempts = attempts + 1, sent_at = ?, "
                      "text_body = '', html_body = '', last_error = '' WHERE id = ?")
             .Bind(1, now_ms).Bind(2, id).Run();
         return Status::Ok();
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
@@ -488,14 +568,14 @@ Status Database::MarkMailFailed(int64_t id, int64_t attempts, int64_t next_attem
                                 const std::string& error_text) {
     constexpr size_t kErrorBytesMax = 500;  // keeps a chatty SMTP reply from bloating the row
     try {
-        auto connection = OpenWriter();
+        auto connection = Write();
         connection
             ->Cached("UPDATE mail_outbox SET status = ?, attempts = ?, next_attempt_at = ?, "
                      "last_error = ? WHERE id = ?")
             .Bind(1, dead ? "dead" : "pending").Bind(2, attempts).Bind(3, next_attempt_at_ms)
             .Bind(4, error_text.substr(0, kErrorBytesMax)).Bind(5, id).Run();
         return Status::Ok();
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
@@ -504,9 +584,9 @@ Result<std::vector<OutboxEntry>> Database::ListMail(const std::optional<std::str
                                                     std::optional<int64_t> before_id, int64_t limit) {
     try {
         auto connection = Read();
-        Statement& query = connection->Cached(
+        SqlStatement& query = connection->Cached(
             "SELECT id, to_address, template, subject, status, attempts, next_attempt_at, last_error, "
-            "created_at, sent_at FROM mail_outbox WHERE id < ?1 AND (?2 IS NULL OR status = ?2) "
+            "created_at, sent_at FROM mail_outbox WHERE id < ?1 AND (status = ?2 OR ?2 IS NULL) "
             "ORDER BY id DESC LIMIT ?3");
         query.Bind(1, before_id.value_or(INT64_MAX));
         if (status) {
@@ -524,17 +604,17 @@ Result<std::vector<OutboxEntry>> Database::ListMail(const std::optional<std::str
         }
         query.Reset();
         return entries;
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
 
 Result<RetryOutcome> Database::RetryMail(int64_t id, int64_t now_ms, const std::string& actor, bool discard) {
     try {
-        auto connection = OpenWriter();
+        auto connection = Write();
         RetryOutcome outcome = RetryOutcome::kNotFound;
         connection->Transaction([&] {
-            Statement& query = connection->Cached("SELECT status FROM mail_outbox WHERE id = ?");
+            SqlStatement& query = connection->Cached("SELECT status FROM mail_outbox WHERE id = ?");
             query.Bind(1, id);
             if (!query.Step()) {
                 query.Reset();
@@ -561,7 +641,7 @@ Result<RetryOutcome> Database::RetryMail(int64_t id, int64_t now_ms, const std::
             outcome = RetryOutcome::kRetried;
         });
         return outcome;
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
@@ -572,11 +652,11 @@ constexpr const char* kInvitationColumns =
     "id, email, initial_credits, expires_at, note, inviter, status, created_at, consumed_at, "
     "consumed_by, revoked_at, last_sent_at, role";
 
-std::optional<int64_t> OptionalInt(const Statement& row, int column) {
+std::optional<int64_t> OptionalInt(const SqlStatement& row, int column) {
     return row.IsNull(column) ? std::nullopt : std::optional<int64_t>(row.Int(column));
 }
 
-Invitation ReadInvitation(const Statement& row) {
+Invitation ReadInvitation(const SqlStatement& row) {
     return Invitation{row.Int(0),          row.Text(1),          row.Int(2),
                       OptionalInt(row, 3), row.Text(4),          row.Text(5),
                       row.Text(6),         row.Int(7),           OptionalInt(row, 8),
@@ -590,11 +670,11 @@ Invitation ReadInvitation(const Statement& row) {
 Result<InviteResult> Database::CreateInvitation(const NewInvitation& invitation,
                                                 const QueuedMail& mail, int64_t cap) {
     try {
-        auto connection = OpenWriter();
+        auto connection = Write();
         const int64_t now_ms = clock_.NowMs();
         InviteResult result;
         connection->Transaction([&] {
-            Statement& user = connection->Cached("SELECT 1 FROM users WHERE email = ?");
+            SqlStatement& user = connection->Cached("SELECT 1 FROM users WHERE email = ?");
             user.Bind(1, invitation.email);
             const bool enrolled = user.Step();
             user.Reset();
@@ -606,7 +686,7 @@ Result<InviteResult> Database::CreateInvitation(const NewInvitation& invitation,
             connection->Cached("UPDATE invitations SET status = 'revoked', revoked_at = ?1 "
                                "WHERE email = ?2 AND status = 'open' AND expires_at <= ?1")
                 .Bind(1, now_ms).Bind(2, invitation.email).Run();
-            Statement& open = connection->Cached(std::string("SELECT ") + kInvitationColumns +
+            SqlStatement& open = connection->Cached(std::string("SELECT ") + kInvitationColumns +
                                                  " FROM invitations WHERE email = ? AND status = 'open'");
             open.Bind(1, invitation.email);
             if (open.Step()) {
@@ -619,7 +699,7 @@ Result<InviteResult> Database::CreateInvitation(const NewInvitation& invitation,
                 return;
             }
             open.Reset();
-            Statement& seats = connection->Cached(
+            SqlStatement& seats = connection->Cached(
                 "SELECT (SELECT COUNT(*) FROM users WHERE role = 'user') + (SELECT COUNT(*) FROM "
                 "invitations WHERE status = 'open' AND role = 'user' AND "
                 "(expires_at IS NULL OR expires_at > ?))");
@@ -652,7 +732,7 @@ Result<InviteResult> Database::CreateInvitation(const NewInvitation& invitation,
             result.outcome = InviteOutcome::kCreated;
         });
         return result;
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
@@ -663,9 +743,9 @@ Result<std::vector<Invitation>> Database::ListInvitations(const std::optional<st
                                                           int64_t limit) {
     try {
         auto connection = Read();
-        Statement& query = connection->Cached(
+        SqlStatement& query = connection->Cached(
             std::string("SELECT ") + kInvitationColumns +
-            " FROM invitations WHERE id < ?1 AND (?2 IS NULL OR status = ?2) AND instr(email, ?3) > 0 "
+            " FROM invitations WHERE id < ?1 AND (status = ?2 OR ?2 IS NULL) AND instr(email, ?3) > 0 "
             "ORDER BY id DESC LIMIT ?4");
         query.Bind(1, before_id.value_or(INT64_MAX));
         if (status) {
@@ -678,7 +758,7 @@ Result<std::vector<Invitation>> Database::ListInvitations(const std::optional<st
         }
         query.Reset();
         return out;
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
@@ -686,7 +766,7 @@ Result<std::vector<Invitation>> Database::ListInvitations(const std::optional<st
 Result<std::optional<Invitation>> Database::FindInvitation(int64_t id) {
     try {
         auto connection = Read();
-        Statement& query = connection->Cached(std::string("SELECT ") + kInvitationColumns +
+        SqlStatement& query = connection->Cached(std::string("SELECT ") + kInvitationColumns +
                                               " FROM invitations WHERE id = ?");
         query.Bind(1, id);
         std::optional<Invitation> found;
@@ -695,14 +775,14 @@ Result<std::optional<Invitation>> Database::FindInvitation(int64_t id) {
         }
         query.Reset();
         return found;
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
 
 Result<InvitationChange> Database::RevokeInvitation(int64_t id, const std::string& actor) {
     try {
-        auto connection = OpenWriter();
+        auto connection = Write();
         InvitationChange change = InvitationChange::kNotFound;
         connection->Transaction([&] {
             connection->Cached("UPDATE invitations SET status = 'revoked', revoked_at = ? "
@@ -714,13 +794,13 @@ Result<InvitationChange> Database::RevokeInvitation(int64_t id, const std::strin
                 change = InvitationChange::kDone;
                 return;
             }
-            Statement& exists = connection->Cached("SELECT 1 FROM invitations WHERE id = ?");
+            SqlStatement& exists = connection->Cached("SELECT 1 FROM invitations WHERE id = ?");
             exists.Bind(1, id);
             change = exists.Step() ? InvitationChange::kNotOpen : InvitationChange::kNotFound;
             exists.Reset();
         });
         return change;
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
@@ -728,11 +808,11 @@ Result<InvitationChange> Database::RevokeInvitation(int64_t id, const std::strin
 Result<InvitationChange> Database::ResendInvitation(int64_t id, const QueuedMail& mail,
                                                     int64_t min_interval_ms, const std::string& actor) {
     try {
-        auto connection = OpenWriter();
+        auto connection = Write();
         const int64_t now_ms = clock_.NowMs();
         InvitationChange change = InvitationChange::kNotFound;
         connection->Transaction([&] {
-            Statement& query = connection->Cached(
+            SqlStatement& query = connection->Cached(
                 "SELECT email, status, expires_at, last_sent_at FROM invitations WHERE id = ?");
             query.Bind(1, id);
             if (!query.Step()) {
@@ -757,7 +837,7 @@ Result<InvitationChange> Database::ResendInvitation(int64_t id, const QueuedMail
             }
         });
         return change;
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
@@ -767,7 +847,7 @@ namespace {
 constexpr const char* kUserColumns =
     "id, email, role, status, email_verified, enrolled_at, created_at, display_name";
 
-User ReadUser(const Statement& row, int c) {
+User ReadUser(const SqlStatement& row, int c) {
     return User{row.Int(c),          row.Text(c + 1),     row.Text(c + 2), row.Text(c + 3),
                 row.Int(c + 4) != 0, OptionalInt(row, c + 5), row.Int(c + 6), row.Text(c + 7)};
 }
@@ -780,7 +860,7 @@ constexpr int64_t kSessionTouchIntervalMs = 60'000;
 Result<bool> Database::MaySignIn(const std::string& email) {
     try {
         auto connection = Read();
-        Statement& query = connection->Cached(
+        SqlStatement& query = connection->Cached(
             "SELECT EXISTS (SELECT 1 FROM users WHERE email = ?1 AND status = 'active') OR EXISTS "
             "(SELECT 1 FROM invitations WHERE email = ?1 AND status = 'open' AND "
             "(expires_at IS NULL OR expires_at > ?2))");
@@ -789,7 +869,7 @@ Result<bool> Database::MaySignIn(const std::string& email) {
         const bool allowed = query.Int(0) != 0;
         query.Reset();
         return allowed;
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
@@ -799,11 +879,11 @@ Result<bool> Database::CreateSignInToken(const std::string& email, const std::st
                                          int64_t min_interval_ms, const QueuedMail& mail,
                                          const TokenBinding& binding) {
     try {
-        auto connection = OpenWriter();
+        auto connection = Write();
         const int64_t now_ms = clock_.NowMs();
         bool created = false;
         connection->Transaction([&] {
-            Statement& recent = connection->Cached(
+            SqlStatement& recent = connection->Cached(
                 "SELECT 1 FROM sign_in_tokens WHERE email = ? AND purpose = ? AND created_at > ?");
             recent.Bind(1, email).Bind(2, purpose).Bind(3, now_ms - min_interval_ms);
             const bool too_soon = recent.Step();
@@ -811,7 +891,7 @@ Result<bool> Database::CreateSignInToken(const std::string& email, const std::st
             if (too_soon) {
                 return;
             }
-            Statement& insert = connection->Cached(
+            SqlStatement& insert = connection->Cached(
                 "INSERT INTO sign_in_tokens (token_hash, email, purpose, expires_at, "
                 "created_at, user_id, issuer, subject, browser_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
             insert.Bind(1, token_hash).Bind(2, email).Bind(3, purpose).Bind(4, now_ms + ttl_ms)
@@ -824,7 +904,7 @@ Result<bool> Database::CreateSignInToken(const std::string& email, const std::st
             created = true;
         });
         return created;
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
@@ -832,9 +912,9 @@ Result<bool> Database::CreateSignInToken(const std::string& email, const std::st
 Result<std::optional<RedeemedToken>> Database::RedeemSignInToken(const std::string& token_hash,
                                                                  const std::string& purpose) {
     try {
-        auto connection = OpenWriter();
+        auto connection = Write();
         // One UPDATE decides: only the first redemption finds used_at still NULL.
-        Statement& redeem = connection->Cached(
+        SqlStatement& redeem = connection->Cached(
             "UPDATE sign_in_tokens SET used_at = ?1 WHERE token_hash = ?2 AND purpose = ?3 "
             "AND used_at IS NULL AND expires_at > ?1 RETURNING email, user_id, issuer, subject, browser_hash");
         redeem.Bind(1, clock_.NowMs()).Bind(2, token_hash).Bind(3, purpose);
@@ -854,7 +934,7 @@ Result<std::optional<RedeemedToken>> Database::RedeemSignInToken(const std::stri
         }
         redeem.Reset();
         return token;
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
@@ -863,7 +943,7 @@ template <typename Key>
 Result<std::optional<User>> Database::FindUserWhere(const char* column, const Key& key) {
     try {
         auto connection = Read();
-        Statement& query = connection->Cached(std::string("SELECT ") + kUserColumns +
+        SqlStatement& query = connection->Cached(std::string("SELECT ") + kUserColumns +
                                               " FROM users WHERE " + column + " = ?");
         query.Bind(1, key);
         std::optional<User> user;
@@ -872,7 +952,7 @@ Result<std::optional<User>> Database::FindUserWhere(const char* column, const Ke
         }
         query.Reset();
         return user;
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
@@ -881,11 +961,11 @@ Result<std::optional<User>> Database::FindUser(int64_t id) { return FindUserWher
 
 Status Database::UnredeemSignInToken(const std::string& token_hash) {
     try {
-        auto connection = OpenWriter();
+        auto connection = Write();
         connection->Cached("UPDATE sign_in_tokens SET used_at = NULL WHERE token_hash = ?")
             .Bind(1, token_hash).Run();
         return Status::Ok();
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
@@ -899,7 +979,7 @@ Result<std::optional<User>> Database::FindUserByIdentity(const std::string& issu
     std::optional<int64_t> id;
     try {
         auto connection = Read();
-        Statement& query = connection->Cached(
+        SqlStatement& query = connection->Cached(
             "SELECT user_id FROM identities WHERE issuer = ? AND subject = ?");
         query.Bind(1, issuer).Bind(2, subject);
         if (query.Step()) {
@@ -909,7 +989,7 @@ Result<std::optional<User>> Database::FindUserByIdentity(const std::string& issu
         if (!id) {
             return std::optional<User>();
         }
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
     return FindUserWhere("id", *id);
@@ -917,10 +997,10 @@ Result<std::optional<User>> Database::FindUserByIdentity(const std::string& issu
 
 Result<EmailChange> Database::ChangeEmail(int64_t user_id, const std::string& email) {
     try {
-        auto connection = OpenWriter();
+        auto connection = Write();
         EmailChange change = EmailChange::kNotFound;
         connection->Transaction([&] {
-            Statement& taken = connection->Cached("SELECT id FROM users WHERE email = ?");
+            SqlStatement& taken = connection->Cached("SELECT id FROM users WHERE email = ?");
             taken.Bind(1, email);
             const bool other = taken.Step() && taken.Int(0) != user_id;
             taken.Reset();
@@ -928,21 +1008,21 @@ Result<EmailChange> Database::ChangeEmail(int64_t user_id, const std::string& em
                 change = EmailChange::kTaken;
                 return;
             }
-            Statement& update = connection->Cached(
+            SqlStatement& update = connection->Cached(
                 "UPDATE users SET email = ?, email_verified = 1 WHERE id = ? RETURNING id");
             update.Bind(1, email).Bind(2, user_id);
             change = update.Step() ? EmailChange::kChanged : EmailChange::kNotFound;
             update.Reset();
         });
         return change;
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
 
 Status Database::CreateOidcLogin(const std::string& state_hash, const OidcLogin& login, int64_t ttl_ms) {
     try {
-        auto connection = OpenWriter();
+        auto connection = Write();
         const int64_t now_ms = clock_.NowMs();
         connection->Transaction([&] {
             connection->Cached("DELETE FROM oidc_logins WHERE expires_at <= ?").Bind(1, now_ms).Run();
@@ -954,15 +1034,15 @@ Status Database::CreateOidcLogin(const std::string& state_hash, const OidcLogin&
                 .Bind(7, now_ms + ttl_ms).Bind(8, now_ms).Run();
         });
         return Status::Ok();
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
 
 Result<std::optional<OidcLogin>> Database::TakeOidcLogin(const std::string& state_hash) {
     try {
-        auto connection = OpenWriter();
-        Statement& take = connection->Cached(
+        auto connection = Write();
+        SqlStatement& take = connection->Cached(
             "DELETE FROM oidc_logins WHERE state_hash = ? RETURNING browser_hash, provider, nonce, "
             "code_verifier, return_to, expires_at");
         take.Bind(1, state_hash);
@@ -972,7 +1052,7 @@ Result<std::optional<OidcLogin>> Database::TakeOidcLogin(const std::string& stat
         }
         take.Reset();
         return login;
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
@@ -980,20 +1060,20 @@ Result<std::optional<OidcLogin>> Database::TakeOidcLogin(const std::string& stat
 Status Database::RecordAudit(const std::string& actor, const std::string& action, const std::string& target,
                              const std::string& before, const std::string& after) {
     try {
-        auto connection = OpenWriter();
+        auto connection = Write();
         InsertAudit(*connection, actor, action, target, before, after, clock_.NowMs());
         return Status::Ok();
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
 
 Status Database::MarkEmailVerified(int64_t user_id) {
     try {
-        auto connection = OpenWriter();
+        auto connection = Write();
         connection->Cached("UPDATE users SET email_verified = 1 WHERE id = ?").Bind(1, user_id).Run();
         return Status::Ok();
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
@@ -1001,14 +1081,14 @@ Status Database::MarkEmailVerified(int64_t user_id) {
 Result<int64_t> Database::CreateSession(int64_t user_id, const std::string& token_hash,
                                         const std::string& csrf_token) {
     try {
-        auto connection = OpenWriter();
+        auto connection = Write();
         const int64_t now_ms = clock_.NowMs();
         connection
             ->Cached("INSERT INTO web_sessions (token_hash, user_id, csrf_token, created_at, "
                      "last_seen_at) VALUES (?, ?, ?, ?, ?)")
             .Bind(1, token_hash).Bind(2, user_id).Bind(3, csrf_token).Bind(4, now_ms).Bind(5, now_ms).Run();
         return connection->LastInsertRowId();
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
@@ -1020,7 +1100,7 @@ Result<std::optional<WebSession>> Database::FindSession(const std::string& token
         std::optional<WebSession> session;
         {
             auto connection = Read();
-            Statement& query = connection->Cached(
+            SqlStatement& query = connection->Cached(
                 std::string("SELECT s.id, s.csrf_token, s.created_at, s.last_seen_at, ") +
                 "u.id, u.email, u.role, u.status, u.email_verified, u.enrolled_at, u.created_at, u.display_name "
                 "FROM web_sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? "
@@ -1034,27 +1114,27 @@ Result<std::optional<WebSession>> Database::FindSession(const std::string& token
         }
         if (session && now_ms - session->last_seen_at_ms >= kSessionTouchIntervalMs) {
             try {
-                auto connection = OpenWriter();
+                auto connection = Write();
                 connection->Cached("UPDATE web_sessions SET last_seen_at = ? WHERE id = ?")
                     .Bind(1, now_ms).Bind(2, session->id).Run();
-            } catch (const SqliteError&) {
+            } catch (const StoreError&) {
                 // Best effort: a busy database must not fail a request whose session is valid;
                 // the next request tries again.
             }
         }
         return session;
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
 
 Status Database::RevokeSession(int64_t id) {
     try {
-        auto connection = OpenWriter();
+        auto connection = Write();
         connection->Cached("UPDATE web_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
             .Bind(1, clock_.NowMs()).Bind(2, id).Run();
         return Status::Ok();
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
@@ -1064,9 +1144,9 @@ Result<std::vector<User>> Database::ListUsers(const std::optional<std::string>& 
                                               std::optional<int64_t> before_id, int64_t limit) {
     try {
         auto connection = Read();
-        Statement& query = connection->Cached(
+        SqlStatement& query = connection->Cached(
             std::string("SELECT ") + kUserColumns +
-            " FROM users WHERE id < ?1 AND (?2 IS NULL OR status = ?2) AND instr(email, ?3) > 0 "
+            " FROM users WHERE id < ?1 AND (status = ?2 OR ?2 IS NULL) AND instr(email, ?3) > 0 "
             "ORDER BY id DESC LIMIT ?4");
         query.Bind(1, before_id.value_or(INT64_MAX));
         if (status) {
@@ -1079,7 +1159,7 @@ Result<std::vector<User>> Database::ListUsers(const std::optional<std::string>& 
         }
         query.Reset();
         return users;
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
@@ -1087,11 +1167,11 @@ Result<std::vector<User>> Database::ListUsers(const std::optional<std::string>& 
 Result<StatusChange> Database::SetUserStatus(int64_t id, const std::string& status,
                                              const std::string& actor) {
     try {
-        auto connection = OpenWriter();
+        auto connection = Write();
         const int64_t now_ms = clock_.NowMs();
         StatusChange change = StatusChange::kNotFound;
         connection->Transaction([&] {
-            Statement& query = connection->Cached("SELECT status FROM users WHERE id = ?");
+            SqlStatement& query = connection->Cached("SELECT status FROM users WHERE id = ?");
             query.Bind(1, id);
             if (!query.Step()) {
                 query.Reset();
@@ -1109,6 +1189,7 @@ Result<StatusChange> Database::SetUserStatus(int64_t id, const std::string& stat
                                    "AND revoked_at IS NULL")
                     .Bind(1, now_ms).Bind(2, id).Run();
             }
+            connection->Notify(kUsersChannel, std::to_string(id) + " " + status);
             InsertAudit(*connection, actor, status == "suspended" ? "user.suspend" : "user.reactivate",
                         "user:" + std::to_string(id), "{\"status\":" + Quoted(before) + "}",
                         "{\"status\":" + Quoted(status) + "}", now_ms);
@@ -1123,7 +1204,7 @@ Result<StatusChange> Database::SetUserStatus(int64_t id, const std::string& stat
             }
         }
         return change;
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
@@ -1137,9 +1218,9 @@ Result<std::vector<AuditEntry>> Database::ListAudit(const std::optional<std::str
                                                     std::optional<int64_t> before_id, int64_t limit) {
     try {
         auto connection = Read();
-        Statement& query = connection->Cached(
+        SqlStatement& query = connection->Cached(
             "SELECT id, actor, action, target, before, after, created_at FROM admin_audit "
-            "WHERE id < ?1 AND (?2 IS NULL OR target = ?2) ORDER BY id DESC LIMIT ?3");
+            "WHERE id < ?1 AND (target = ?2 OR ?2 IS NULL) ORDER BY id DESC LIMIT ?3");
         query.Bind(1, before_id.value_or(INT64_MAX));
         if (target) {
             query.Bind(2, *target);
@@ -1152,7 +1233,7 @@ Result<std::vector<AuditEntry>> Database::ListAudit(const std::optional<std::str
         }
         query.Reset();
         return entries;
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
@@ -1160,7 +1241,7 @@ Result<std::vector<AuditEntry>> Database::ListAudit(const std::optional<std::str
 Status Database::AddSignal(const std::string& kind, const std::string& key, std::optional<int64_t> user_id,
                           int64_t keep_ms) {
     try {
-        auto connection = OpenWriter();
+        auto connection = Write();
         const int64_t now_ms = clock_.NowMs();
         connection->Transaction([&] {
             connection->Cached("INSERT INTO fraud_signals (kind, key, user_id, created_at) VALUES (?, ?, ?, ?)")
@@ -1169,7 +1250,7 @@ Status Database::AddSignal(const std::string& kind, const std::string& key, std:
                 .Bind(1, kind).Bind(2, key).Bind(3, now_ms - keep_ms).Run();
         });
         return Status::Ok();
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
@@ -1177,15 +1258,15 @@ Status Database::AddSignal(const std::string& kind, const std::string& key, std:
 namespace {
 
 template <typename Bind>
-Result<int64_t> CountOne(Connection& connection, const char* sql, Bind&& bind) {
+Result<int64_t> CountOne(SqlConnection& connection, const char* sql, Bind&& bind) {
     try {
-        Statement& query = connection.Cached(sql);
+        SqlStatement& query = connection.Cached(sql);
         bind(query);
         query.Step();
         const int64_t count = query.Int(0);
         query.Reset();
         return count;
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
@@ -1193,7 +1274,7 @@ Result<int64_t> CountOne(Connection& connection, const char* sql, Bind&& bind) {
 constexpr const char* kRiskColumns =
     "id, user_id, rule, action, score, evidence, status, created_at, decided_by, decided_at";
 
-RiskEvent ReadRiskEvent(const Statement& row) {
+RiskEvent ReadRiskEvent(const SqlStatement& row) {
     RiskEvent event;
     event.id = row.Int(0);
     if (!row.IsNull(1)) {
@@ -1219,20 +1300,20 @@ RiskEvent ReadRiskEvent(const Statement& row) {
 Result<int64_t> Database::CountSignals(const std::string& kind, const std::string& key, int64_t since_ms) {
     auto connection = Read();
     return CountOne(*connection, "SELECT COUNT(*) FROM fraud_signals WHERE kind = ? AND key = ? AND created_at >= ?",
-                    [&](Statement& q) { q.Bind(1, kind).Bind(2, key).Bind(3, since_ms); });
+                    [&](SqlStatement& q) { q.Bind(1, kind).Bind(2, key).Bind(3, since_ms); });
 }
 
 Result<int64_t> Database::CountSignalUsers(const std::string& kind, const std::string& key, int64_t since_ms) {
     auto connection = Read();
     return CountOne(*connection,
                     "SELECT COUNT(DISTINCT user_id) FROM fraud_signals WHERE kind = ? AND key = ? AND created_at >= ?",
-                    [&](Statement& q) { q.Bind(1, kind).Bind(2, key).Bind(3, since_ms); });
+                    [&](SqlStatement& q) { q.Bind(1, kind).Bind(2, key).Bind(3, since_ms); });
 }
 
 Result<int64_t> Database::CountSessionStarts(int64_t user_id, int64_t since_ms) {
     auto connection = Read();
     return CountOne(*connection, "SELECT COUNT(*) FROM live_sessions WHERE user_id = ? AND started_at >= ?",
-                    [&](Statement& q) { q.Bind(1, user_id).Bind(2, since_ms); });
+                    [&](SqlStatement& q) { q.Bind(1, user_id).Bind(2, since_ms); });
 }
 
 Result<std::vector<Spend>> Database::RecentSpenders(int64_t window_ms, int64_t week_ms, std::optional<int64_t> user_id) {
@@ -1241,17 +1322,17 @@ Result<std::vector<Spend>> Database::RecentSpenders(int64_t window_ms, int64_t w
         ReadTransaction snapshot(*connection);
         // The window from the journal (a short range of its time index); the week from the
         // daily sums (whole days since the week began).
-        Statement& window = connection->Cached(
+        SqlStatement& window = connection->Cached(
             "SELECT a.user_id, SUM(t.amount) FROM transfers t JOIN accounts a ON a.id = t.debit_account_id "
             "WHERE t.created_at >= ?1 AND t.kind IN ('usage', 'capture') AND a.user_id IS NOT NULL "
-            "AND (?2 IS NULL OR a.user_id = ?2) GROUP BY a.user_id");
+            "AND (a.user_id = ?2 OR ?2 IS NULL) GROUP BY a.user_id");
         window.Bind(1, window_ms).Bind(2, user_id);
         std::vector<Spend> spenders;
         while (window.Step()) {
             spenders.push_back(Spend{window.Int(0), window.Int(1), 0});
         }
         window.Reset();
-        Statement& week = connection->Cached(
+        SqlStatement& week = connection->Cached(
             "SELECT COALESCE(SUM(d.amount), 0) FROM usage_daily d JOIN accounts a ON a.id = d.account_id "
             "WHERE d.day_ms >= ? AND d.kind IN ('usage', 'capture') AND a.user_id = ?");
         for (Spend& spend : spenders) {
@@ -1261,20 +1342,20 @@ Result<std::vector<Spend>> Database::RecentSpenders(int64_t window_ms, int64_t w
             week.Reset();
         }
         return spenders;
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
 
 Status Database::PurgeSignals(int64_t before_ms) {
     try {
-        auto connection = OpenWriter();
+        auto connection = Write();
         connection
             ->Cached("DELETE FROM fraud_signals WHERE id IN (SELECT id FROM fraud_signals WHERE created_at < ? "
                      "LIMIT 100000)")
             .Bind(1, before_ms).Run();
         return Status::Ok();
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
@@ -1282,7 +1363,7 @@ Status Database::PurgeSignals(int64_t before_ms) {
 Result<double> Database::CohortWeeklySpend(int64_t week_ms) {
     try {
         auto connection = Read();
-        Statement& query = connection->Cached(
+        SqlStatement& query = connection->Cached(
             "SELECT COALESCE(AVG(spent), 0) FROM (SELECT SUM(d.amount) AS spent FROM usage_daily d JOIN accounts a "
             "ON a.id = d.account_id WHERE d.day_ms >= ? AND d.kind IN ('usage', 'capture') "
             "AND a.user_id IS NOT NULL GROUP BY a.user_id)");
@@ -1291,7 +1372,7 @@ Result<double> Database::CohortWeeklySpend(int64_t week_ms) {
         const double average = static_cast<double>(query.Int(0));
         query.Reset();
         return average;
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
@@ -1299,7 +1380,7 @@ Result<double> Database::CohortWeeklySpend(int64_t week_ms) {
 Result<int64_t> Database::RecordRiskEvent(std::optional<int64_t> user_id, const std::string& rule,
                                           const std::string& action, int64_t score, const std::string& evidence) {
     try {
-        auto connection = OpenWriter();
+        auto connection = Write();
         int64_t id = 0;
         connection->Transaction([&] {
             connection
@@ -1314,7 +1395,7 @@ Result<int64_t> Database::RecordRiskEvent(std::optional<int64_t> user_id, const 
             }
         });
         return id;
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
@@ -1324,9 +1405,9 @@ Result<std::vector<RiskEvent>> Database::ListRiskEvents(const std::optional<std:
                                                         std::optional<int64_t> before_id, int64_t limit) {
     try {
         auto connection = Read();
-        Statement& query = connection->Cached(
+        SqlStatement& query = connection->Cached(
             std::string("SELECT ") + kRiskColumns +
-            " FROM risk_events WHERE id < ?1 AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR user_id = ?3) "
+            " FROM risk_events WHERE id < ?1 AND (status = ?2 OR ?2 IS NULL) AND (user_id = ?3 OR ?3 IS NULL) "
             "ORDER BY id DESC LIMIT ?4");
         query.Bind(1, before_id.value_or(INT64_MAX));
         status ? query.Bind(2, *status) : query.BindNull(2);
@@ -1337,7 +1418,7 @@ Result<std::vector<RiskEvent>> Database::ListRiskEvents(const std::optional<std:
         }
         query.Reset();
         return events;
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
@@ -1345,7 +1426,7 @@ Result<std::vector<RiskEvent>> Database::ListRiskEvents(const std::optional<std:
 Result<std::optional<RiskEvent>> Database::FindRiskEvent(int64_t id) {
     try {
         auto connection = Read();
-        Statement& query = connection->Cached(std::string("SELECT ") + kRiskColumns + " FROM risk_events WHERE id = ?");
+        SqlStatement& query = connection->Cached(std::string("SELECT ") + kRiskColumns + " FROM risk_events WHERE id = ?");
         query.Bind(1, id);
         std::optional<RiskEvent> event;
         if (query.Step()) {
@@ -1353,18 +1434,18 @@ Result<std::optional<RiskEvent>> Database::FindRiskEvent(int64_t id) {
         }
         query.Reset();
         return event;
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
 
 Result<StatusChange> Database::DecideRiskEvent(int64_t id, const std::string& status, const std::string& actor) {
     try {
-        auto connection = OpenWriter();
+        auto connection = Write();
         StatusChange change = StatusChange::kNotFound;
         const int64_t now_ms = clock_.NowMs();
         connection->Transaction([&] {
-            Statement& find = connection->Cached("SELECT status FROM risk_events WHERE id = ?");
+            SqlStatement& find = connection->Cached("SELECT status FROM risk_events WHERE id = ?");
             find.Bind(1, id);
             const bool found = find.Step();
             const std::string before = found ? find.Text(0) : "";
@@ -1384,7 +1465,7 @@ Result<StatusChange> Database::DecideRiskEvent(int64_t id, const std::string& st
             change = StatusChange::kChanged;
         });
         return change;
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }
@@ -1392,7 +1473,7 @@ Result<StatusChange> Database::DecideRiskEvent(int64_t id, const std::string& st
 Result<int64_t> Database::RiskScore(int64_t user_id) {
     auto connection = Read();
     return CountOne(*connection, "SELECT COALESCE((SELECT risk_score FROM users WHERE id = ?), 0)",
-                    [&](Statement& q) { q.Bind(1, user_id); });
+                    [&](SqlStatement& q) { q.Bind(1, user_id); });
 }
 
 namespace {
@@ -1465,7 +1546,7 @@ Result<UsageReport> Database::Usage(int64_t from_ms, int64_t to_ms, int64_t buck
         const bool daily = bucket_ms % kDayMs == 0;
         const int64_t days_from = daily ? (from_ms + kDayMs - 1) / kDayMs * kDayMs : to_ms;
         const int64_t days_to = daily ? std::max(days_from, to_ms / kDayMs * kDayMs) : to_ms;
-        Statement& journal = connection->Cached(
+        SqlStatement& journal = connection->Cached(
             "SELECT created_at, kind, feature, amount, debit_account_id FROM transfers "
             "WHERE created_at >= ? AND created_at < ? ORDER BY created_at");
         auto scan_journal = [&](int64_t begin, int64_t end) {
@@ -1478,7 +1559,7 @@ Result<UsageReport> Database::Usage(int64_t from_ms, int64_t to_ms, int64_t buck
         const int64_t head_end = std::min(days_from, to_ms);
         scan_journal(from_ms, head_end);
         if (days_from < days_to) {
-            Statement& days = connection->Cached(
+            SqlStatement& days = connection->Cached(
                 "SELECT day_ms, kind, feature, amount, operations, account_id FROM usage_daily "
                 "WHERE day_ms >= ? AND day_ms < ? ORDER BY day_ms");
             days.Bind(1, days_from).Bind(2, days_to);
@@ -1489,7 +1570,7 @@ Result<UsageReport> Database::Usage(int64_t from_ms, int64_t to_ms, int64_t buck
         }
         scan_journal(std::max(days_to, head_end), to_ms);
         // Adjustments count into wallets as positive, out of them as negative.
-        Statement& wallet = connection->Cached("SELECT user_id IS NOT NULL FROM accounts WHERE id = ?");
+        SqlStatement& wallet = connection->Cached("SELECT user_id IS NOT NULL FROM accounts WHERE id = ?");
         for (const auto& [account, amount] : adjusted) {
             wallet.Bind(1, account);
             const bool out_of_wallet = wallet.Step() && wallet.Int(0) != 0;
@@ -1514,7 +1595,7 @@ Result<UsageReport> Database::Usage(int64_t from_ms, int64_t to_ms, int64_t buck
             buckets[bucket].bucket_ms = first_bucket + static_cast<int64_t>(bucket) * bucket_ms;
             buckets[bucket].active_users = active[bucket];
         }
-        Statement& sessions = connection->Cached(
+        SqlStatement& sessions = connection->Cached(
             "SELECT started_at, active_ms FROM live_sessions WHERE started_at >= ? AND started_at < ?");
         sessions.Bind(1, from_ms).Bind(2, to_ms);
         while (sessions.Step()) {
@@ -1532,7 +1613,7 @@ Result<UsageReport> Database::Usage(int64_t from_ms, int64_t to_ms, int64_t buck
         std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
             return a.second != b.second ? a.second > b.second : a.first < b.first;
         });
-        Statement& owner = connection->Cached(
+        SqlStatement& owner = connection->Cached(
             "SELECT u.id, u.email FROM accounts a JOIN users u ON u.id = a.user_id WHERE a.id = ?");
         for (const auto& [account, amount] : ranked) {
             if (report.top_users.size() == 10) {
@@ -1544,7 +1625,7 @@ Result<UsageReport> Database::Usage(int64_t from_ms, int64_t to_ms, int64_t buck
             }
             owner.Reset();
         }
-        Statement& funnel = connection->Cached(
+        SqlStatement& funnel = connection->Cached(
             "SELECT (SELECT COUNT(*) FROM invitations WHERE created_at >= ?1 AND created_at < ?2), "
             "(SELECT COUNT(*) FROM users WHERE enrolled_at >= ?1 AND enrolled_at < ?2), "
             "(SELECT COUNT(*) FROM users u WHERE u.enrolled_at >= ?1 AND u.enrolled_at < ?2 AND EXISTS "
@@ -1557,7 +1638,7 @@ Result<UsageReport> Database::Usage(int64_t from_ms, int64_t to_ms, int64_t buck
         report.active_7d = funnel.Int(2);
         funnel.Reset();
         return report;
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         return StorageError(error);
     }
 }

@@ -1,7 +1,9 @@
-// Database: the embedded SQLite database in the data directory. Opens (and migrates) it, hands
-// out the ledger writer's store, and answers the reads and the few writes that are not ledger
-// operations (users, API tokens). Blocking: call it from worker threads, never network threads.
-// Thread-safe: reads take a connection from a pool; writes use their own short connection.
+// Database: the embedded SQLite database in the data directory, or a PostgreSQL shared by any
+// number of servers (`database.url`). Opens (and migrates) it, hands out the ledger writer's,
+// live sessions' and catalog's stores, and answers the reads and the few writes that are not
+// ledger operations (users, API tokens). Its queries are written once against store/sql.h.
+// Blocking: call it from worker threads, never network threads. Thread-safe: calls take a
+// connection from a pool (on SQLite, writes use their own short connection).
 #pragma once
 
 #include <condition_variable>
@@ -20,6 +22,7 @@
 #include "ledger/store.h"
 #include "catalog/catalog_store.h"
 #include "live/session_store.h"
+#include "store/postgres.h"
 #include "store/sqlite.h"
 
 namespace beta500::store {
@@ -239,6 +242,14 @@ struct ApiToken {
     std::string scope;  // "service" or "admin"
 };
 
+// Channels of the notifications servers sharing a PostgreSQL send each other (PgListener):
+// a user's status changed ("<user id> <status>"), and a live session to terminate ("<id>").
+inline constexpr const char* kUsersChannel = "beta500_users";
+inline constexpr const char* kTerminateChannel = "beta500_terminate";
+
+// Whether `database.url` names PostgreSQL (postgres:// or postgresql://).
+bool IsPostgresUrl(std::string_view url);
+
 class Database {
    public:
     // Creates the data directory if needed, opens beta500.sqlite3 in it and migrates it.
@@ -249,8 +260,9 @@ class Database {
     // Fails if another process holds it. Released when the Database is destroyed.
     Status LockExclusive();
 
-    // A store with its own write connection, for the one ledger writer.
-    std::unique_ptr<ledger::LedgerStore> NewLedgerStore();
+    // A store with its own write connection, for the server's ledger writer; on PostgreSQL its
+    // commits notify the balances they change as `instance` (see PgLedgerStore).
+    std::unique_ptr<ledger::LedgerStore> NewLedgerStore(const std::string& instance = "");
     // A live-session store with its own connection.
     std::unique_ptr<live::SessionStore> NewSessionStore();
     // A catalog store with its own connection.
@@ -261,6 +273,8 @@ class Database {
     Result<std::optional<ApiToken>> FindApiToken(std::string_view token);
     Result<ledger::AuditInput> LoadAudit(int64_t idempotency_ttl_ms);
     Status Ping();
+    // Sends a notification to the servers sharing the database (none on SQLite).
+    Status Notify(const std::string& channel, const std::string& payload);
 
     // Creates a user, enrolled in the beta, and their wallet in one transaction; returns the
     // user id.
@@ -271,6 +285,8 @@ class Database {
 
     // The mail outbox (see mail::DeliveryWorker).
     Result<int64_t> EnqueueMail(const std::string& to, const QueuedMail& mail);
+    // Claims up to `limit` mails due by `now_ms`, sign-in links first: none is handed to another
+    // caller (on any server) for two minutes, unless marked failed with an earlier next attempt.
     Result<std::vector<OutboxMail>> DueMail(int64_t now_ms, int64_t limit);
     Status MarkMailSent(int64_t id, int64_t now_ms);
     Status MarkMailFailed(int64_t id, int64_t attempts, int64_t next_attempt_at_ms, bool dead,
@@ -301,6 +317,8 @@ class Database {
     // Whether a user is suspended, from memory: loaded when the database opens and kept current
     // by SetUserStatus (the server is the only process that changes it). Thread-safe.
     bool IsSuspended(int64_t user_id) const;
+    // Reads the suspended users again (on PostgreSQL, after another server changed one).
+    Status RefreshSuspended();
     // Writes one admin audit record (for changes made outside this class).
     Status RecordAudit(const std::string& actor, const std::string& action, const std::string& target,
                        const std::string& before, const std::string& after);
@@ -372,31 +390,40 @@ class Database {
     Result<UsageReport> Usage(int64_t from_ms, int64_t to_ms, int64_t bucket_ms);
 
     const std::string& path() const { return path_; }
+    // Whether the database is PostgreSQL (shared by any number of servers) rather than SQLite.
+    bool postgres() const { return postgres_; }
 
    private:
     Database(Config::Database config, const Clock& clock, std::string path);
 
-    // A pooled read connection, returned to the pool when the lease ends.
+    // A connection for one call: a pooled one goes back to `database`'s pool when the lease
+    // ends (with no database, it is closed).
     class Lease {
        public:
-        Lease(Database& database, std::unique_ptr<Connection> connection)
+        Lease(Database* database, std::unique_ptr<SqlConnection> connection)
             : database_(database), connection_(std::move(connection)) {}
+        Lease(Lease&&) = default;
         ~Lease();
-        Connection& operator*() { return *connection_; }
-        Connection* operator->() { return connection_.get(); }
+        SqlConnection& operator*() { return *connection_; }
+        SqlConnection* operator->() { return connection_.get(); }
 
        private:
-        Database& database_;
-        std::unique_ptr<Connection> connection_;
+        Database* database_;
+        std::unique_ptr<SqlConnection> connection_;
     };
+    // A connection for reads (on SQLite, read-only).
     Lease Read();
-    std::unique_ptr<Connection> OpenWriter();
+    // A connection for writes (on SQLite, its own short one: the pool's are read-only).
+    Lease Write();
+    std::unique_ptr<Connection> OpenSqlite(bool read_only);
+    std::unique_ptr<PgConnection> OpenPostgres();
     template <typename Key>
     Result<std::optional<User>> FindUserWhere(const char* column, const Key& key);
 
     const Config::Database config_;
     const Clock& clock_;
     const std::string path_;
+    const bool postgres_;
     int lock_fd_ = -1;
 
     mutable std::mutex suspended_mutex_;
@@ -404,7 +431,7 @@ class Database {
 
     std::mutex pool_mutex_;
     std::condition_variable pool_released_;
-    std::vector<std::unique_ptr<Connection>> pool_;  // GUARDED_BY(pool_mutex_)
+    std::vector<std::unique_ptr<SqlConnection>> pool_;  // GUARDED_BY(pool_mutex_)
     int64_t pool_open_ = 0;                          // GUARDED_BY(pool_mutex_)
 };
 

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <map>
+#include <sstream>
 #include <tuple>
 #include <unordered_map>
 
@@ -10,6 +11,9 @@
 
 namespace beta500::store {
 namespace {
+
+// The advisory lock a batch holds on PostgreSQL: the writers of all servers take turns.
+constexpr int64_t kLedgerLock = 0x62657461'35303032;
 
 constexpr int64_t kDayMs = 86'400'000;
 
@@ -91,8 +95,20 @@ Status PgLedgerStore::Begin() {
     if (Status connected = db_->Reconnect(); !connected) {
         return connected;
     }
-    auto begun = db_->Exec("BEGIN");
-    return begun ? Status::Ok() : Status(begun.error());
+    // Writers on every server take turns: one batch at a time holds the ledger's lock, and
+    // reads the version the last commit left, to know whether its cache is still the truth.
+    Status locked = db_->Script("BEGIN; SELECT pg_advisory_xact_lock(" + std::to_string(kLedgerLock) + ")");
+    if (!locked) {
+        (void)db_->Exec("ROLLBACK");
+        return locked;
+    }
+    auto version = db_->Exec("SELECT version FROM ledger_version");
+    if (!version || version->size() != 1) {
+        Rollback();
+        return version ? Error{ErrorCode::kInternal, "ledger_version must hold one row"} : Status(version.error());
+    }
+    stale_ = version->Int(0, 0) != version_;
+    return Status::Ok();
 }
 
 void PgLedgerStore::Rollback() { (void)db_->Exec("ROLLBACK"); }
@@ -266,7 +282,7 @@ Result<ledger::Enrollment> PgLedgerStore::Enroll(const ledger::Enroll& op, int64
     enrollment.initial_credits = invitation->Int(0, 1);
     auto created = db_->Exec(
         "INSERT INTO users (email, role, email_verified, enrolled_at, invitation_id, created_at) "
-        "VALUES ($1, $2, TRUE, $3, $4, $3) RETURNING id",
+        "VALUES ($1, $2, 1, $3, $4, $3) RETURNING id",
         {op.email, invitation->Text(0, 2), Str(now_ms), Str(enrollment.invitation_id)});
     if (!created) {
         return created.error();
@@ -380,6 +396,27 @@ Status PgLedgerStore::Write(const ledger::Batch& batch, ledger::LedgerState& sta
             return s;
         }
     }
+    if (!notify_as_.empty()) {
+        std::vector<ledger::WalletBalance> balances;
+        for (int64_t account_id : batch.dirty_accounts) {
+            const ledger::Account* account = state.FindAccount(account_id);
+            if (account != nullptr && account->is_wallet()) {
+                balances.push_back({*account->user_id, account->available(), account->debits_pending,
+                                    account->posted(), account->credits_posted});
+            }
+        }
+        if (!balances.empty()) {
+            ArrayOf payloads;
+            for (const std::string& payload : BalancePayloads(notify_as_, balances)) {
+                payloads.Add(payload);
+            }
+            // Delivered to the other servers when (and only if) the batch commits.
+            if (Status s = run("SELECT pg_notify($2, p) FROM unnest($1::text[]) p", {payloads.str(), kBalanceChannel});
+                !s) {
+                return s;
+            }
+        }
+    }
     if (!batch.dirty_accounts.empty()) {
         ArrayOf id, cp, dp, cpe, dpe;
         for (int64_t account_id : batch.dirty_accounts) {
@@ -436,12 +473,21 @@ Status PgLedgerStore::Write(const ledger::Batch& batch, ledger::LedgerState& sta
             return s;
         }
     }
-    return db_->Commit();
+    auto version = db_->Exec("UPDATE ledger_version SET version = version + 1 RETURNING version");
+    if (!version) {
+        return version.error();
+    }
+    if (Status committed = db_->Commit(); !committed) {
+        return committed;
+    }
+    version_ = version->Int(0, 0);
+    return Status::Ok();
 }
 
 Status PgLedgerStore::Commit(const ledger::Batch& batch, ledger::LedgerState& state) {
     Status written = Write(batch, state);
     if (!written) {
+        version_ = -1;  // whether it committed is unknown: the next batch reloads
         Rollback();
     }
     return written;
@@ -546,6 +592,40 @@ Result<ledger::AuditInput> LoadAuditPostgres(PgConnection& db, int64_t now_ms, i
     input.keys_with_several_effects = several->Int(0, 0);
     (void)query("COMMIT");
     return input;
+}
+
+std::vector<std::string> BalancePayloads(const std::string& instance,
+                                         const std::vector<ledger::WalletBalance>& balances) {
+    // Well under PostgreSQL's 8,000-byte limit on a payload.
+    constexpr size_t kPayloadBytes = 7000;
+    std::vector<std::string> payloads;
+    std::string payload;
+    for (const auto& b : balances) {
+        if (payload.empty()) {
+            payload = instance;
+        }
+        payload += '\n' + std::to_string(b.user_id) + ' ' + std::to_string(b.available) + ' ' + std::to_string(b.held) +
+                   ' ' + std::to_string(b.posted) + ' ' + std::to_string(b.received);
+        if (payload.size() > kPayloadBytes) {
+            payloads.push_back(std::move(payload));
+            payload.clear();
+        }
+    }
+    if (!payload.empty()) {
+        payloads.push_back(std::move(payload));
+    }
+    return payloads;
+}
+
+std::vector<ledger::WalletBalance> ParseBalancePayload(const std::string& payload, std::string* instance) {
+    std::istringstream in(payload);
+    std::getline(in, *instance);
+    std::vector<ledger::WalletBalance> balances;
+    ledger::WalletBalance b;
+    while (in >> b.user_id >> b.available >> b.held >> b.posted >> b.received) {
+        balances.push_back(b);
+    }
+    return balances;
 }
 
 }  // namespace beta500::store

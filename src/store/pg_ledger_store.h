@@ -12,13 +12,17 @@
 
 #include "ledger/audit.h"
 #include "ledger/store.h"
+#include "ledger/writer.h"
 #include "store/postgres.h"
 
 namespace beta500::store {
 
 class PgLedgerStore final : public ledger::LedgerStore {
    public:
-    explicit PgLedgerStore(std::unique_ptr<PgConnection> connection) : db_(std::move(connection)) {}
+    // With `notify_as` (the server's instance name), every batch that changes wallets also
+    // notifies kBalanceChannel, on commit, for the other servers' browsers.
+    explicit PgLedgerStore(std::unique_ptr<PgConnection> connection, std::string notify_as = "")
+        : db_(std::move(connection)), notify_as_(std::move(notify_as)) {}
 
     Status Begin() override;
     void Rollback() override;
@@ -34,16 +38,29 @@ class PgLedgerStore final : public ledger::LedgerStore {
     Result<std::vector<int64_t>> DueWalletAccounts(int64_t now_ms, int64_t limit) override;
     Status Commit(const ledger::Batch& batch, ledger::LedgerState& state) override;
     Result<int64_t> PurgeIdempotency(int64_t before_ms, int64_t limit) override;
+    bool CacheStale() override { return stale_; }
 
    private:
     Result<std::optional<ledger::WalletRows>> LoadWallet(const char* column, int64_t key);
     Status Write(const ledger::Batch& batch, ledger::LedgerState& state);
 
     std::unique_ptr<PgConnection> db_;
+    const std::string notify_as_;
     // The batch's prefetched idempotency records by "scope\nkey"; a key prefetched and absent
     // maps to nullopt. Cleared when a batch begins.
     std::unordered_map<std::string, std::optional<ledger::StoredResponse>> prefetched_;
+    // ledger_version as this store's last commit left it (-1: unknown), and whether the batch
+    // begun found it changed by another server's writer.
+    int64_t version_ = -1;
+    bool stale_ = true;
 };
+
+// The channel of wallet balances changed by a commit: payloads of "<instance>" then a line
+// "<user> <available> <held> <posted> <received>" per wallet.
+inline constexpr const char* kBalanceChannel = "beta500_balance";
+std::vector<std::string> BalancePayloads(const std::string& instance,
+                                         const std::vector<ledger::WalletBalance>& balances);
+std::vector<ledger::WalletBalance> ParseBalancePayload(const std::string& payload, std::string* instance);
 
 // The audit's input (ledger/audit.h) read from PostgreSQL in one repeatable-read snapshot.
 Result<ledger::AuditInput> LoadAuditPostgres(PgConnection& connection, int64_t now_ms, int64_t idempotency_ttl_ms);

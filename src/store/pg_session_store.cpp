@@ -8,6 +8,9 @@ constexpr const char* kColumns =
     "s.last_seen_at, s.charged, s.ticks, s.ended_at, COALESCE(s.end_reason, ''), s.active_ms, u.email, s.due_at "
     "FROM live_sessions s JOIN users u ON u.id = s.user_id ";
 
+// Milliseconds since the epoch on the database's clock: leases compare on one clock for all servers.
+constexpr const char* kDbNowMs = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+
 std::string Str(int64_t value) { return std::to_string(value); }
 
 std::optional<std::string> Opt(std::optional<int64_t> value) {
@@ -27,8 +30,9 @@ Status Done(const Result<PgRows>& result) { return result ? Status::Ok() : Statu
 
 }  // namespace
 
-Result<std::vector<live::SessionRow>> PgSessionStore::Select(const std::string& where, const PgParams& params) {
-    auto rows = Exec(kColumns + where, params);
+Result<std::vector<live::SessionRow>> PgSessionStore::Select(const std::string& where, const PgParams& params,
+                                                             const std::string& with) {
+    auto rows = Exec(with + kColumns + where, params);
     if (!rows) {
         return rows.error();
     }
@@ -93,9 +97,30 @@ Result<std::vector<live::SessionRow>> PgSessionStore::Due(const std::string& ins
                   {instance, Str(now_ms), Str(limit)});
 }
 
-Result<std::vector<live::SessionRow>> PgSessionStore::Orphaned(const std::string& instance, int64_t limit) {
+Status PgSessionStore::Lease(const std::string& instance, int64_t ttl_ms) {
     std::lock_guard lock(mutex_);
-    return Select("WHERE s.status = 'active' AND s.instance <> $1 ORDER BY s.id LIMIT $2", {instance, Str(limit)});
+    const std::string now = kDbNowMs;
+    return Done(Exec("WITH gone AS (DELETE FROM instances WHERE lease_until < " + now + " - 86400000) "
+                     "INSERT INTO instances (name, started_at, lease_until) VALUES ($1, " + now + ", " + now +
+                         " + $2) ON CONFLICT (name) DO UPDATE SET lease_until = EXCLUDED.lease_until",
+                     {instance, Str(ttl_ms)}));
+}
+
+Result<std::vector<live::SessionRow>> PgSessionStore::Orphaned(const std::string& instance, int64_t limit) {
+    // Sessions of servers whose lease ran out (or that never took one) are claimed, as
+    // "settle:<instance>", by one survivor; its own claims are returned again until settled, and
+    // if it dies too, they are another survivor's to claim.
+    const std::string settler = "settle:" + instance;
+    std::lock_guard lock(mutex_);
+    return Select(
+        "WHERE s.id IN (SELECT id FROM claimed) OR (s.instance = $2 AND s.status = 'active') ORDER BY s.id LIMIT $3",
+        {instance, settler, Str(limit)},
+        std::string("WITH claimed AS (UPDATE live_sessions c SET instance = $2 WHERE c.id IN ("
+                    "SELECT o.id FROM live_sessions o LEFT JOIN instances i "
+                    "ON i.name = regexp_replace(o.instance, '^settle:', '') "
+                    "WHERE o.status = 'active' AND o.instance <> $1 AND o.instance <> $2 "
+                    "AND (i.name IS NULL OR i.lease_until < ") +
+            kDbNowMs + ") ORDER BY o.id LIMIT $3 FOR UPDATE OF o SKIP LOCKED) RETURNING c.id) ");
 }
 
 Status PgSessionStore::RecordCharges(const std::vector<live::ChargeRecord>& charges) {
@@ -111,10 +136,15 @@ Status PgSessionStore::RecordCharges(const std::vector<live::ChargeRecord>& char
         due += comma + Str(charge.due_at_ms);
     }
     std::lock_guard lock(mutex_);
+    // Each tick also leaves its row in live_charges, whose key (session, tick) no second charge
+    // of the same tick can pass.
     return Done(Exec(
-        "UPDATE live_sessions s SET charged = GREATEST(s.charged, v.c), ticks = v.t, due_at = v.d "
-        "FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) AS v(id, c, t, d) "
-        "WHERE s.id = v.id AND s.status = 'active'",
+        std::string("WITH updated AS (UPDATE live_sessions s SET charged = GREATEST(s.charged, v.c), ticks = v.t, "
+                    "due_at = v.d FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) AS v(id, c, t, d) "
+                    "WHERE s.id = v.id AND s.status = 'active' AND v.t > s.ticks RETURNING s.id, v.c, v.t, s.instance) "
+                    "INSERT INTO live_charges (session_id, tick, charged_total, instance, created_at) "
+                    "SELECT id, t, c, instance, ") +
+            kDbNowMs + " FROM updated",
         {ids + "}", charged + "}", ticks + "}", due + "}"}));
 }
 

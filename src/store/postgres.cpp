@@ -10,6 +10,9 @@ namespace beta500::store {
 namespace {
 
 // The advisory lock migrations take: one number for this application.
+// The type of a boolean column (pg_type.oid of `bool`).
+constexpr Oid kBoolOid = 16;
+
 constexpr int64_t kMigrationLock = 0x62657461'35303030;  // "beta5000"
 
 Error FromResult(const PGresult* result, PGconn* connection) {
@@ -33,6 +36,26 @@ Error FromResult(const PGresult* result, PGconn* connection) {
 
 }  // namespace
 
+Error PgConnection::Failed(const PGresult* result) {
+    const char* state = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+    sqlstate_ = state != nullptr ? state : "";
+    return FromResult(result, connection_);
+}
+
+int PgConnection::socket() const { return PQsocket(connection_); }
+
+Result<std::vector<std::pair<std::string, std::string>>> PgConnection::Notifications() {
+    if (PQconsumeInput(connection_) != 1) {
+        return Error{ErrorCode::kUnavailable, "postgresql connection lost: " + std::string(PQerrorMessage(connection_))};
+    }
+    std::vector<std::pair<std::string, std::string>> notes;
+    while (PGnotify* note = PQnotifies(connection_)) {
+        notes.emplace_back(note->relname, note->extra);
+        PQfreemem(note);
+    }
+    return notes;
+}
+
 PgRows::PgRows(PGresult* result) : result_(result) {}
 PgRows::PgRows(PgRows&& other) noexcept : result_(std::exchange(other.result_, nullptr)) {}
 PgRows::~PgRows() { PQclear(result_); }
@@ -44,6 +67,9 @@ std::string PgRows::Text(int row, int column) const {
 }
 int64_t PgRows::Int(int row, int column) const {
     const char* text = PQgetvalue(result_, row, column);
+    if (PQftype(result_, column) == kBoolOid) {
+        return text[0] == 't' ? 1 : 0;
+    }
     int64_t value = 0;
     std::from_chars(text, text + PQgetlength(result_, row, column), value);
     return value;
@@ -114,7 +140,7 @@ Result<PgRows> PgConnection::Exec(std::string_view sql, const PgParams& params) 
                                     values.data(), nullptr, nullptr, 0);
     const ExecStatusType status = PQresultStatus(result);
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-        Error error = FromResult(result, connection_);
+        Error error = Failed(result);
         PQclear(result);
         return error;
     }
@@ -153,7 +179,7 @@ PgCopyRows& PgCopyRows::EndRow() {
 Status PgConnection::Copy(const std::string& target, const PgCopyRows& rows) {
     PGresult* started = PQexec(connection_, ("COPY " + target + " FROM STDIN").c_str());
     if (PQresultStatus(started) != PGRES_COPY_IN) {
-        Error error = FromResult(started, connection_);
+        Error error = Failed(started);
         PQclear(started);
         return error;
     }
@@ -166,7 +192,7 @@ Status PgConnection::Copy(const std::string& target, const PgCopyRows& rows) {
     Status status;
     while (PGresult* result = PQgetResult(connection_)) {
         if (PQresultStatus(result) != PGRES_COMMAND_OK && status) {
-            status = FromResult(result, connection_);
+            status = Failed(result);
         }
         PQclear(result);
     }
@@ -177,7 +203,7 @@ Status PgConnection::Script(const std::string& sql) {
     PGresult* result = PQexec(connection_, sql.c_str());
     const ExecStatusType status = PQresultStatus(result);
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-        Error error = FromResult(result, connection_);
+        Error error = Failed(result);
         PQclear(result);
         return error;
     }

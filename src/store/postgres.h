@@ -1,7 +1,5 @@
 // PostgreSQL through libpq: a connection with parameterized statements (text in, text out) and
-// errors sorted by SQLSTATE, and the PostgreSQL migrations (migrations/postgres/). The ground
-// for the PostgreSQL backend (several servers on one database); not yet selectable by
-// `database.url` (docs/ARCHITECTURE.md says what is missing).
+// errors sorted by SQLSTATE, and the PostgreSQL migrations (migrations/postgres/).
 // Not thread-safe: one connection serves one thread at a time.
 #pragma once
 
@@ -81,10 +79,18 @@ class PgConnection {
     // COMMIT, failing when the transaction had already failed (PostgreSQL then rolls back and
     // says ROLLBACK, not an error).
     Status Commit();
+    // The SQLSTATE of the last statement that failed ("23505" for a unique violation).
+    const std::string& sqlstate() const { return sqlstate_; }
+    // The socket, for waiting on notifications (LISTEN).
+    int socket() const;
+    // Reads what the server sent and returns the notifications that came, as (channel, payload).
+    Result<std::vector<std::pair<std::string, std::string>>> Notifications();
 
    private:
     explicit PgConnection(pg_conn* connection) : connection_(connection) {}
+    Error Failed(const pg_result* result);
     pg_conn* connection_;
+    std::string sqlstate_;
 };
 
 // Applies the PostgreSQL migrations not yet applied, each in its own transaction; servers

@@ -1,5 +1,6 @@
-// A thin RAII layer over the SQLite C API. Errors throw SqliteError, which each store method
-// catches at its boundary and turns into a Result (callers outside src/store never see it).
+// A thin RAII layer over the SQLite C API, behind the SQL interface (store/sql.h). Errors throw
+// SqliteError, which each store method catches at its boundary and turns into a Result (callers
+// outside src/store never see it).
 // A Connection and its statements belong to one thread at a time.
 #pragma once
 
@@ -15,48 +16,51 @@
 #include <unordered_map>
 
 #include "core/result.h"
+#include "store/sql.h"
 
 namespace beta500::store {
 
-class SqliteError : public std::runtime_error {
+// An SQLite failure with its (extended) result code.
+class SqliteError : public StoreError {
    public:
-    SqliteError(int code, const std::string& message) : std::runtime_error(message), code_(code) {}
+    SqliteError(int code, const std::string& message)
+        : StoreError(code == SQLITE_CONSTRAINT_UNIQUE || code == SQLITE_CONSTRAINT_PRIMARYKEY ? Kind::kUnique
+                     : (code & 0xFF) == SQLITE_CONSTRAINT                                      ? Kind::kConstraint
+                                                                                               : Kind::kOther,
+                     message),
+          code_(code) {}
     int code() const { return code_; }
 
    private:
     int code_;
 };
 
-class Statement {
+class Statement final : public SqlStatement {
    public:
     Statement(sqlite3* db, std::string_view sql);
-    ~Statement();
+    ~Statement() override;
     Statement(const Statement&) = delete;
     Statement& operator=(const Statement&) = delete;
 
-    // Binds are 1-based, as in SQLite.
-    Statement& Bind(int index, int64_t value);
-    Statement& Bind(int index, std::string_view value);
-    Statement& Bind(int index, std::optional<int64_t> value);
-    Statement& BindNull(int index);
-    // True when a row is ready, false when done.
-    bool Step();
-    // Runs to completion (for statements without rows) and resets.
-    void Run();
-    void Reset();
+    Statement& Bind(int index, int64_t value) override;
+    Statement& Bind(int index, std::string_view value) override;
+    Statement& Bind(int index, std::optional<int64_t> value) override;
+    Statement& BindNull(int index) override;
+    bool Step() override;
+    void Run() override;
+    void Reset() override;
 
-    int64_t Int(int column) const;
-    std::string Text(int column) const;
-    // The column's text without a copy, valid until the next Step or Reset.
-    std::string_view TextView(int column) const;
-    bool IsNull(int column) const;
+    int64_t Int(int column) const override;
+    std::string Text(int column) const override;
+    std::string_view TextView(int column) const override;
+    bool IsNull(int column) const override;
 
    private:
     sqlite3* db_;
     sqlite3_stmt* stmt_ = nullptr;
 };
 
-class Connection {
+class Connection final : public SqlConnection {
    public:
     struct Options {
         bool read_only = false;
@@ -64,33 +68,21 @@ class Connection {
         int64_t busy_timeout_ms = 5000;
     };
     Connection(const std::string& path, const Options& options);
-    ~Connection();
+    ~Connection() override;
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;
 
-    void Exec(std::string_view sql);
-    // A prepared statement kept for the connection's lifetime (reset before it is returned).
-    Statement& Cached(const std::string& sql);
-    int64_t LastInsertRowId() const { return sqlite3_last_insert_rowid(db_); }
-    int Changes() const { return sqlite3_changes(db_); }
+    void Exec(std::string_view sql) override;
+    Statement& Cached(const std::string& sql) override;
+    int64_t LastInsertRowId() override { return sqlite3_last_insert_rowid(db_); }
+    int64_t Changes() const override { return sqlite3_changes(db_); }
     bool InTransaction() const { return !sqlite3_get_autocommit(db_); }
-    // Rolls back the open transaction, if any (never throws).
-    void RollbackIfOpen() {
+    void BeginWrite() override { Cached("BEGIN IMMEDIATE").Run(); }
+    void BeginRead() override { Cached("BEGIN").Run(); }
+    void Commit() override { Cached("COMMIT").Run(); }
+    void RollbackIfOpen() override {
         if (!sqlite3_get_autocommit(db_)) {
             sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-        }
-    }
-
-    // BEGIN IMMEDIATE ... COMMIT, rolled back if `body` throws.
-    template <typename Body>
-    void Transaction(Body&& body) {
-        Cached("BEGIN IMMEDIATE").Run();
-        try {
-            body();
-            Cached("COMMIT").Run();
-        } catch (...) {
-            RollbackIfOpen();
-            throw;
         }
     }
 
@@ -99,28 +91,14 @@ class Connection {
     std::unordered_map<std::string, std::unique_ptr<Statement>> cache_;
 };
 
-// A read transaction for the scope of the object, so several queries see one snapshot.
-class ReadTransaction {
-   public:
-    explicit ReadTransaction(Connection& connection) : connection_(connection) {
-        connection_.Cached("BEGIN").Run();
-    }
-    ~ReadTransaction() { connection_.RollbackIfOpen(); }
-    ReadTransaction(const ReadTransaction&) = delete;
-    ReadTransaction& operator=(const ReadTransaction&) = delete;
-
-   private:
-    Connection& connection_;
-};
-
 // Runs `body` holding `mutex`; a storage failure rolls back what `body` began and comes back
 // as kUnavailable. For stores that share one connection between callers.
 template <typename Body>
-auto LockedCall(std::mutex& mutex, Connection& connection, Body&& body) -> decltype(body()) {
+auto LockedCall(std::mutex& mutex, SqlConnection& connection, Body&& body) -> decltype(body()) {
     std::lock_guard lock(mutex);
     try {
         return body();
-    } catch (const SqliteError& error) {
+    } catch (const StoreError& error) {
         connection.RollbackIfOpen();
         return Error{ErrorCode::kUnavailable, error.what()};
     }

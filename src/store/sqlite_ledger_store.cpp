@@ -31,7 +31,7 @@ constexpr const char* kIdempotencyInsert =
 
 }  // namespace
 
-ledger::Account ReadAccount(const Statement& row, int c) {
+ledger::Account ReadAccount(const SqlStatement& row, int c) {
     ledger::Account account;
     account.id = row.Int(c);
     account.name = row.Text(c + 1);
@@ -45,7 +45,7 @@ ledger::Account ReadAccount(const Statement& row, int c) {
     return account;
 }
 
-ledger::Hold ReadHold(const Statement& row, int c) {
+ledger::Hold ReadHold(const SqlStatement& row, int c) {
     ledger::Hold hold;
     hold.id = row.Int(c);
     hold.account_id = row.Int(c + 1);
@@ -61,7 +61,7 @@ ledger::Hold ReadHold(const Statement& row, int c) {
     return hold;
 }
 
-ledger::Lot ReadLot(const Statement& row, int c) {
+ledger::Lot ReadLot(const SqlStatement& row, int c) {
     ledger::Lot lot;
     lot.id = row.Int(c);
     lot.account_id = row.Int(c + 1);

@@ -43,9 +43,9 @@ class SqliteLedgerStore final : public ledger::LedgerStore {
 };
 
 // Row readers shared by the store's queries.
-ledger::Account ReadAccount(const Statement& row, int first_column);
-ledger::Hold ReadHold(const Statement& row, int first_column);
-ledger::Lot ReadLot(const Statement& row, int first_column);
+ledger::Account ReadAccount(const SqlStatement& row, int first_column);
+ledger::Hold ReadHold(const SqlStatement& row, int first_column);
+ledger::Lot ReadLot(const SqlStatement& row, int first_column);
 inline constexpr const char* kAccountColumns =
     "id, name, user_id, credits_posted, debits_posted, credits_pending, debits_pending";
 inline constexpr const char* kHoldColumns =

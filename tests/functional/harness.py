@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import tempfile
 import threading
@@ -15,6 +16,22 @@ import uuid
 
 BINARY = os.environ.get("BETA500_BINARY", "build/src/app/beta500")
 START_TIMEOUT_SECONDS = 15
+# When set, every server runs on this PostgreSQL, in a database of its own (one per data
+# directory, so a restarted server finds its data); otherwise on SQLite in its data directory.
+POSTGRES_URL = os.environ.get("BETA500_TEST_POSTGRES_URL")
+
+
+def postgres_url(database):
+    """POSTGRES_URL with another database name."""
+    return re.sub(r"^(postgres(?:ql)?://[^/?]*/)[^?]*", lambda m: m.group(1) + database, POSTGRES_URL)
+
+
+def psql(sql, database="postgres"):
+    """Runs SQL on the test PostgreSQL; returns its rows as lists of text."""
+    result = subprocess.run(["psql", postgres_url(database), "-X", "-A", "-t", "-F", "\t", "-P", "null=\\N",
+                             "-v", "ON_ERROR_STOP=1",
+                             "-c", sql], capture_output=True, text=True, timeout=60, check=True)
+    return [line.split("\t") for line in result.stdout.splitlines() if line]
 
 
 class Response:
@@ -36,6 +53,12 @@ class Server:
         self.own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="beta500-functional-")
         self.env = dict(os.environ, **(env or {}))
+        self.database = None
+        if POSTGRES_URL and "BETA500_DATABASE_URL" not in (env or {}):
+            self.database = "b5_" + uuid.uuid5(uuid.NAMESPACE_URL, os.path.realpath(self.data_dir)).hex[:16]
+            if not psql(f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'"):
+                psql(f"CREATE DATABASE {self.database}")
+            self.env["BETA500_DATABASE_URL"] = postgres_url(self.database)
         self.process = None
         self.port = None
         self.log = []
@@ -56,6 +79,8 @@ class Server:
             self.process.stdout.close()
         if self.own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
+            if self.database:
+                psql(f"DROP DATABASE IF EXISTS {self.database} WITH (FORCE)")
 
     def cli(self, *args, check=True):
         result = subprocess.run([BINARY, "--data-dir", self.data_dir, *args], env=self.env,
@@ -63,6 +88,20 @@ class Server:
         if check and result.returncode != 0:
             raise AssertionError(f"beta500 {' '.join(args)} failed: {result.stderr}")
         return result
+
+    def query(self, sql, *args):
+        """Runs SQL with `?` parameters on the server's database; returns its rows as tuples (on
+        PostgreSQL, through psql: integers come back as int, NULL as None)."""
+        if not self.database:
+            with sqlite3.connect(os.path.join(self.data_dir, "beta500.sqlite3"), timeout=10) as connection:
+                return connection.execute(sql, args).fetchall()
+        parts = sql.split("?")
+        literal = parts[0]
+        for arg, part in zip(args, parts[1:]):
+            literal += ("NULL" if arg is None else str(arg) if isinstance(arg, int)
+                        else "'" + str(arg).replace("'", "''") + "'") + part
+        return [tuple(None if field == "\\N" else int(field) if re.fullmatch(r"-?\d+", field) else field
+                      for field in row) for row in psql(literal, self.database)]
 
     def last_line(self, *args):
         return self.cli(*args).stdout.strip().splitlines()[-1]

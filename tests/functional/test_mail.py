@@ -4,7 +4,6 @@ the development `log` transport. Bodies are erased from the outbox once delivere
 
 import os
 import socket
-import sqlite3
 import time
 import unittest
 
@@ -80,9 +79,7 @@ class MailTest(unittest.TestCase):
         entry = wait_for(lambda: [m for m in self.outbox("sent") if m["id"] == mail_id])[0]
         self.assertEqual((entry["attempts"], entry["template"]), (1, "test"))
         self.assertNotIn("text_body", entry)
-        database = sqlite3.connect(os.path.join(self.server.data_dir, "beta500.sqlite3"))
-        self.assertEqual(database.execute("SELECT text_body, html_body FROM mail_outbox").fetchone(), ("", ""))
-        database.close()
+        self.assertEqual(self.server.query("SELECT text_body, html_body FROM mail_outbox"), [("", "")])
 
     def test_delivers_after_the_receiver_was_down(self):
         port = free_port()

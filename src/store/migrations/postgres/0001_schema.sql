@@ -10,7 +10,7 @@ CREATE TABLE users (
     role TEXT NOT NULL DEFAULT 'user' CHECK (role IN ('user', 'admin')),
     status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'suspended')),
     created_at BIGINT NOT NULL,
-    email_verified BOOLEAN NOT NULL DEFAULT FALSE,
+    email_verified SMALLINT NOT NULL DEFAULT 0 CHECK (email_verified IN (0, 1)),
     enrolled_at BIGINT,
     invitation_id BIGINT,  -- references invitations, below
     risk_score BIGINT NOT NULL DEFAULT 0
@@ -268,8 +268,13 @@ CREATE TABLE risk_events (
 CREATE INDEX risk_events_by_status ON risk_events (status, id);
 CREATE INDEX risk_events_by_user ON risk_events (user_id, id);
 
--- Servers sharing the database: each renews its lease; a server whose lease ran out is dead,
--- and a survivor settles its sessions up to their last heartbeat.
+-- Bumped by every ledger batch committed: a server's writer that finds it changed since its own
+-- last commit knows another server wrote, and drops its cached wallets.
+CREATE TABLE ledger_version (version BIGINT NOT NULL);
+INSERT INTO ledger_version VALUES (0);
+
+-- Servers sharing the database: each renews its lease (on the database's clock); a server whose
+-- lease ran out is dead, and a survivor settles its sessions up to their last heartbeat.
 CREATE TABLE instances (
     name TEXT PRIMARY KEY,
     started_at BIGINT NOT NULL,
@@ -310,3 +315,7 @@ CREATE TABLE live_charges (
     created_at BIGINT NOT NULL,
     PRIMARY KEY (session_id, tick)
 );
+
+-- SQLite's instr(), so that the queries written once for both databases (store/sql.h) run here.
+CREATE FUNCTION instr(haystack TEXT, needle TEXT) RETURNS INTEGER
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS 'SELECT strpos(haystack, needle)';

@@ -1,4 +1,5 @@
-// SqliteCatalogStore: catalog::CatalogStore on SQLite, over one connection of its own.
+// SqlCatalogStore: catalog::CatalogStore on either database (store/sql.h), over one connection
+// of its own.
 // Thread-safe (one call at a time).
 #pragma once
 
@@ -6,13 +7,13 @@
 #include <mutex>
 
 #include "catalog/catalog_store.h"
-#include "store/sqlite.h"
+#include "store/sqlite.h"  // LockedCall
 
 namespace beta500::store {
 
-class SqliteCatalogStore final : public catalog::CatalogStore {
+class SqlCatalogStore final : public catalog::CatalogStore {
    public:
-    explicit SqliteCatalogStore(std::unique_ptr<Connection> connection) : connection_(std::move(connection)) {}
+    explicit SqlCatalogStore(std::unique_ptr<SqlConnection> connection) : connection_(std::move(connection)) {}
 
     Result<std::vector<std::pair<catalog::UpsertOutcome, int64_t>>> Upsert(const std::vector<catalog::Title>& titles,
                                                                      int64_t now_ms) override;
@@ -31,7 +32,7 @@ class SqliteCatalogStore final : public catalog::CatalogStore {
     auto Locked(Body&& body) -> decltype(body());
 
     std::mutex mutex_;
-    std::unique_ptr<Connection> connection_;  // GUARDED_BY(mutex_)
+    std::unique_ptr<SqlConnection> connection_;  // GUARDED_BY(mutex_)
 };
 
 }  // namespace beta500::store

@@ -1,4 +1,4 @@
-#include "store/sqlite_catalog_store.h"
+#include "store/sql_catalog_store.h"
 
 #include <boost/json.hpp>
 
@@ -35,11 +35,11 @@ std::vector<std::string> FromJson(const std::string& text) {
     return items;
 }
 
-std::optional<int64_t> OptionalInt(const Statement& row, int column) {
+std::optional<int64_t> OptionalInt(const SqlStatement& row, int column) {
     return row.IsNull(column) ? std::nullopt : std::optional<int64_t>(row.Int(column));
 }
 
-Title ReadTitle(const Statement& row) {
+Title ReadTitle(const SqlStatement& row) {
     Title title;
     title.id = row.Int(0);
     title.source_id = row.IsNull(1) ? "" : row.Text(1);
@@ -58,7 +58,7 @@ Title ReadTitle(const Statement& row) {
     return title;
 }
 
-std::vector<Title> ReadTitles(Statement& statement) {
+std::vector<Title> ReadTitles(SqlStatement& statement) {
     std::vector<Title> titles;
     while (statement.Step()) {
         titles.push_back(ReadTitle(statement));
@@ -68,7 +68,7 @@ std::vector<Title> ReadTitles(Statement& statement) {
 }
 
 // Binds a title's fields to ?1..?13 (source_id, title, ... creative_type) and now to ?14.
-Statement& BindTitle(Statement& statement, const Title& title, int64_t now_ms) {
+SqlStatement& BindTitle(SqlStatement& statement, const Title& title, int64_t now_ms) {
     if (title.source_id.empty()) {
         statement.BindNull(1);
     } else {
@@ -96,7 +96,7 @@ bool SameContent(const Title& a, const Title& b) {
            a.source == b.source && a.creative_type == b.creative_type;
 }
 
-std::vector<Watch> ReadWatches(Statement& statement) {
+std::vector<Watch> ReadWatches(SqlStatement& statement) {
     std::vector<Watch> watches;
     while (statement.Step()) {
         watches.push_back(Watch{statement.Int(0), statement.Int(1), statement.Int(2), statement.Int(3),
@@ -111,11 +111,11 @@ constexpr const char* kWatchColumns = "user_id, title_id, views, progress_percen
 }  // namespace
 
 template <typename Body>
-auto SqliteCatalogStore::Locked(Body&& body) -> decltype(body()) {
+auto SqlCatalogStore::Locked(Body&& body) -> decltype(body()) {
     return LockedCall(mutex_, *connection_, std::forward<Body>(body));
 }
 
-Result<std::vector<std::pair<catalog::UpsertOutcome, int64_t>>> SqliteCatalogStore::Upsert(const std::vector<Title>& titles,
+Result<std::vector<std::pair<catalog::UpsertOutcome, int64_t>>> SqlCatalogStore::Upsert(const std::vector<Title>& titles,
                                                                                     int64_t now_ms) {
     return Locked([&]() -> Result<std::vector<std::pair<catalog::UpsertOutcome, int64_t>>> {
         std::vector<std::pair<catalog::UpsertOutcome, int64_t>> outcomes;
@@ -123,7 +123,7 @@ Result<std::vector<std::pair<catalog::UpsertOutcome, int64_t>>> SqliteCatalogSto
             for (const Title& title : titles) {
                 std::optional<Title> existing;
                 if (!title.source_id.empty()) {
-                    Statement& find = connection_->Cached(std::string("SELECT ") + kTitleColumns +
+                    SqlStatement& find = connection_->Cached(std::string("SELECT ") + kTitleColumns +
                                                           " FROM titles WHERE source_id = ?");
                     find.Bind(1, title.source_id);
                     if (find.Step()) {
@@ -159,9 +159,9 @@ Result<std::vector<std::pair<catalog::UpsertOutcome, int64_t>>> SqliteCatalogSto
     });
 }
 
-Result<bool> SqliteCatalogStore::Update(const Title& title, int64_t now_ms) {
+Result<bool> SqlCatalogStore::Update(const Title& title, int64_t now_ms) {
     return Locked([&]() -> Result<bool> {
-        Statement& update = BindTitle(
+        SqlStatement& update = BindTitle(
             connection_->Cached("UPDATE titles SET source_id = ?1, title = ?2, year = ?3, genres = ?4, "
                                 "directors = ?5, cast_members = ?6, languages = ?7, description = ?8, "
                                 "rating_tenths = ?9, votes = ?10, runtime_minutes = ?11, source = ?12, "
@@ -172,36 +172,36 @@ Result<bool> SqliteCatalogStore::Update(const Title& title, int64_t now_ms) {
     });
 }
 
-Result<std::optional<Title>> SqliteCatalogStore::Find(int64_t id) {
+Result<std::optional<Title>> SqlCatalogStore::Find(int64_t id) {
     return Locked([&]() -> Result<std::optional<Title>> {
-        Statement& find = connection_->Cached(std::string("SELECT ") + kTitleColumns + " FROM titles WHERE id = ?");
+        SqlStatement& find = connection_->Cached(std::string("SELECT ") + kTitleColumns + " FROM titles WHERE id = ?");
         find.Bind(1, id);
         auto titles = ReadTitles(find);
         return titles.empty() ? std::nullopt : std::optional<Title>(std::move(titles.front()));
     });
 }
 
-Result<std::vector<Title>> SqliteCatalogStore::Page(int64_t after_id, int64_t limit) {
+Result<std::vector<Title>> SqlCatalogStore::Page(int64_t after_id, int64_t limit) {
     return Locked([&]() -> Result<std::vector<Title>> {
-        Statement& page = connection_->Cached(std::string("SELECT ") + kTitleColumns +
+        SqlStatement& page = connection_->Cached(std::string("SELECT ") + kTitleColumns +
                                               " FROM titles WHERE id > ? ORDER BY id LIMIT ?");
         page.Bind(1, after_id).Bind(2, limit);
         return ReadTitles(page);
     });
 }
 
-Result<std::vector<Title>> SqliteCatalogStore::ChangedSince(int64_t since_ms) {
+Result<std::vector<Title>> SqlCatalogStore::ChangedSince(int64_t since_ms) {
     return Locked([&]() -> Result<std::vector<Title>> {
-        Statement& changed = connection_->Cached(std::string("SELECT ") + kTitleColumns +
+        SqlStatement& changed = connection_->Cached(std::string("SELECT ") + kTitleColumns +
                                                  " FROM titles WHERE updated_at >= ? ORDER BY id");
         changed.Bind(1, since_ms);
         return ReadTitles(changed);
     });
 }
 
-Result<int64_t> SqliteCatalogStore::Count() {
+Result<int64_t> SqlCatalogStore::Count() {
     return Locked([&]() -> Result<int64_t> {
-        Statement& count = connection_->Cached("SELECT COUNT(*) FROM titles");
+        SqlStatement& count = connection_->Cached("SELECT COUNT(*) FROM titles");
         count.Step();
         const int64_t n = count.Int(0);
         count.Reset();
@@ -209,7 +209,7 @@ Result<int64_t> SqliteCatalogStore::Count() {
     });
 }
 
-Status SqliteCatalogStore::RecordWatch(const Watch& watch) {
+Status SqlCatalogStore::RecordWatch(const Watch& watch) {
     return Locked([&]() -> Status {
         connection_
             ->Cached("INSERT INTO watch_history (user_id, title_id, views, progress_percent, rating_tenths, "
@@ -223,18 +223,18 @@ Status SqliteCatalogStore::RecordWatch(const Watch& watch) {
     });
 }
 
-Result<std::vector<Watch>> SqliteCatalogStore::WatchesOf(int64_t user_id) {
+Result<std::vector<Watch>> SqlCatalogStore::WatchesOf(int64_t user_id) {
     return Locked([&]() -> Result<std::vector<Watch>> {
-        Statement& watches = connection_->Cached(std::string("SELECT ") + kWatchColumns +
+        SqlStatement& watches = connection_->Cached(std::string("SELECT ") + kWatchColumns +
                                                  " FROM watch_history WHERE user_id = ? ORDER BY updated_at DESC");
         watches.Bind(1, user_id);
         return ReadWatches(watches);
     });
 }
 
-Result<std::pair<int64_t, bool>> SqliteCatalogStore::HistoryHolds(int64_t user_id, int64_t title_id) {
+Result<std::pair<int64_t, bool>> SqlCatalogStore::HistoryHolds(int64_t user_id, int64_t title_id) {
     return Locked([&]() -> Result<std::pair<int64_t, bool>> {
-        Statement& query = connection_->Cached(
+        SqlStatement& query = connection_->Cached(
             "SELECT COUNT(*), COALESCE(SUM(title_id = ?2), 0) FROM watch_history WHERE user_id = ?1");
         query.Bind(1, user_id).Bind(2, title_id);
         query.Step();
@@ -244,9 +244,9 @@ Result<std::pair<int64_t, bool>> SqliteCatalogStore::HistoryHolds(int64_t user_i
     });
 }
 
-Result<std::vector<Watch>> SqliteCatalogStore::AllWatches() {
+Result<std::vector<Watch>> SqlCatalogStore::AllWatches() {
     return Locked([&]() -> Result<std::vector<Watch>> {
-        Statement& watches = connection_->Cached(std::string("SELECT ") + kWatchColumns +
+        SqlStatement& watches = connection_->Cached(std::string("SELECT ") + kWatchColumns +
                                                  " FROM watch_history ORDER BY user_id, title_id");
         return ReadWatches(watches);
     });
