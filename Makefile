@@ -10,7 +10,7 @@ LISTEN ?= 127.0.0.1:8080
 # The first admin: invited at start-up; sign in with this address.
 ADMIN_EMAIL ?= admin@example.com
 
-.PHONY: all setup setup-test configure build run test sanitize bench clean
+.PHONY: all setup setup-test configure build run test sanitize bench chaos clean
 
 all: build
 
@@ -45,6 +45,11 @@ sanitize: setup $(SANITIZE_DIR)/build.ninja
 	cmake --build $(SANITIZE_DIR) --target $(SANITIZED_TESTS)
 	cd $(SANITIZE_DIR) && LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp ctest --output-on-failure --timeout 900 \
 		-R '^($(subst $(eval) ,|,$(strip $(SANITIZED_TESTS))))$$'
+
+# The long chaos run: 3 servers on one PostgreSQL for 10 minutes, 30 kills (make test runs a
+# one-minute version).
+chaos: setup-test build
+	BETA500_BINARY=$(CURDIR)/$(BUILD_DIR)/src/app/beta500 /usr/bin/python3 tests/instances/chaos.py --seconds 600 --kills 30 --sessions 3000
 
 bench: setup-test build
 	bash bench/run.sh $(BUILD_DIR)

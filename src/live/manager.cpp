@@ -261,18 +261,29 @@ void Manager::End(const std::shared_ptr<Session>& session, EndReason reason, uin
         {meter, kActor, "live:" + std::to_string(session->id) + ":end"},
         [this, session, reason, close_code, now, active_ms](ledger::Response response) {
             int64_t available = -1;
+            const bool charged_finally = !ledger::IsTransient(response.rejection);
             if (response.rejection == ledger::Rejection::kNone) {
                 const json::value body = json::parse(response.body);
                 session->charged = Int(body, {"hold", "captured"});
                 available = Int(body, {"balance", "available"});
             } else if (response.rejection != ledger::Rejection::kHoldAlreadyResolved) {
-                // Settled below with what the checkpoints charged; the hold expires on its own.
+                // Settled below with what the checkpoints charged; the hold expires on its own (or,
+                // when the ledger was away, settled again by the worker).
                 spdlog::error("msg=\"live session settlement refused\" session_id={} code={}",
                               session->id, ledger::RejectionName(response.rejection));
             }
-            blocking_.Post([this, session, reason, close_code, now, active_ms, available] {
+            blocking_.Post([this, session, reason, close_code, now, active_ms, available, charged_finally] {
                 const int64_t charged = session->charged;
-                (void)EndRecord(session->id, reason, now, active_ms, charged);  // logged there
+                if (!charged_finally || !EndRecord(session->id, reason, now, active_ms, charged)) {
+                    SessionRow row;
+                    row.id = session->id;
+                    row.user_id = session->user_id;
+                    row.hold_id = session->hold_id;
+                    row.rate_per_minute = session->rate_per_minute;
+                    row.charged = charged;
+                    std::lock_guard lock(mutex_);
+                    unsettled_[session->id] = Unsettled{row, reason, now, active_ms};
+                }
                 Forget(*session);
                 json::object event{{"type", "session.ended"},
                                    {"session_id", std::to_string(session->id)},
@@ -367,7 +378,19 @@ CycleStats Manager::Checkpoint() {
         stats.store_failed = true;
         return stats;
     }
-    const std::vector<SessionRow>& rows = *due;
+    // Not charged here: sessions ending now (their final charge is on its way), and sessions
+    // ended whose settlement waits for the database.
+    std::vector<SessionRow> rows;
+    rows.reserve(due->size());
+    {
+        std::lock_guard lock(mutex_);
+        for (SessionRow& row : *due) {
+            const auto local = sessions_.find(row.id);
+            if (!unsettled_.contains(row.id) && (local == sessions_.end() || !local->second->ending)) {
+                rows.push_back(std::move(row));
+            }
+        }
+    }
     if (rows.empty()) {
         return stats;
     }
@@ -501,6 +524,43 @@ Result<int64_t> Manager::Recover() {
     }
 }
 
+void Manager::SettleUnsettled() {
+    std::vector<Unsettled> ends;
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& [id, end] : unsettled_) {
+            ends.push_back(end);
+        }
+    }
+    if (ends.empty()) {
+        return;
+    }
+    std::vector<SessionRow> rows;
+    std::unordered_map<int64_t, int64_t> active_ms;
+    for (const Unsettled& end : ends) {
+        rows.push_back(end.row);
+        active_ms[end.row.id] = end.active_ms;
+    }
+    // The same key as the first attempt: a final charge that did go through is answered again.
+    auto answers = Charge(rows, [&](const SessionRow& row) {
+        return ledger::Meter{row.hold_id, CreditsDue(active_ms[row.id], row.rate_per_minute), 0, 0, true};
+    }, ":end");
+    for (size_t i = 0; i < ends.size(); ++i) {
+        const Unsettled& end = ends[i];
+        const ledger::Response response = answers[i].get();
+        if (ledger::IsTransient(response.rejection)) {
+            continue;
+        }
+        const int64_t charged = response.rejection == ledger::Rejection::kNone
+                                    ? Int(json::parse(response.body), {"hold", "captured"})
+                                    : end.row.charged;
+        if (EndRecord(end.row.id, end.reason, end.ended_at_ms, end.active_ms, charged)) {
+            std::lock_guard lock(mutex_);
+            unsettled_.erase(end.row.id);
+        }
+    }
+}
+
 void Manager::StartWorker() {
     worker_ = std::thread([this] {
         // Sessions fall due at their own times (their start plus whole intervals): the worker
@@ -523,6 +583,7 @@ void Manager::StartWorker() {
             }
             if (const auto now = std::chrono::steady_clock::now(); now >= next_lease) {
                 next_lease = now + lease / 3;
+                SettleUnsettled();
                 if (auto settled = Recover(); !settled) {
                     spdlog::error("msg=\"live lease or recovery failed\" error={}", LogQuote(settled.error().message));
                     if (now - leased_at > lease) {

@@ -166,6 +166,18 @@ class Manager {
     bool stopping_ = false;                          // GUARDED_BY(mutex_)
     std::condition_variable changed_;
 
+    // Sessions that ended here but whose final charge or record did not go through (the
+    // database was away): the worker settles them again until both are durable, and checkpoints
+    // leave them alone meanwhile.
+    struct Unsettled {
+        SessionRow row;  // id, user, hold and rate
+        EndReason reason;
+        int64_t ended_at_ms = 0;
+        int64_t active_ms = 0;
+    };
+    void SettleUnsettled();
+    std::unordered_map<int64_t, Unsettled> unsettled_;  // GUARDED_BY(mutex_)
+
     std::counting_semaphore<kChargesInFlightMax> charges_in_flight_{kChargesInFlightMax};
     std::thread worker_;
 };

@@ -26,9 +26,9 @@ def postgres_url(database):
     return re.sub(r"^(postgres(?:ql)?://[^/?]*/)[^?]*", lambda m: m.group(1) + database, POSTGRES_URL)
 
 
-def psql(sql, database="postgres"):
-    """Runs SQL on the test PostgreSQL; returns its rows as lists of text."""
-    result = subprocess.run(["psql", postgres_url(database), "-X", "-A", "-t", "-F", "\t", "-P", "null=\\N",
+def psql(sql, database="postgres", url=None):
+    """Runs SQL on the test PostgreSQL (or at `url`); returns its rows as lists of text."""
+    result = subprocess.run(["psql", url or postgres_url(database), "-X", "-A", "-t", "-F", "\t", "-P", "null=\\N",
                              "-v", "ON_ERROR_STOP=1",
                              "-c", sql], capture_output=True, text=True, timeout=60, check=True)
     return [line.split("\t") for line in result.stdout.splitlines() if line]
@@ -89,10 +89,14 @@ class Server:
             raise AssertionError(f"beta500 {' '.join(args)} failed: {result.stderr}")
         return result
 
+    @property
+    def postgres(self):
+        return self.env.get("BETA500_DATABASE_URL", "sqlite") != "sqlite"
+
     def query(self, sql, *args):
         """Runs SQL with `?` parameters on the server's database; returns its rows as tuples (on
         PostgreSQL, through psql: integers come back as int, NULL as None)."""
-        if not self.database:
+        if not self.postgres:
             with sqlite3.connect(os.path.join(self.data_dir, "beta500.sqlite3"), timeout=10) as connection:
                 return connection.execute(sql, args).fetchall()
         parts = sql.split("?")
@@ -101,7 +105,7 @@ class Server:
             literal += ("NULL" if arg is None else str(arg) if isinstance(arg, int)
                         else "'" + str(arg).replace("'", "''") + "'") + part
         return [tuple(None if field == "\\N" else int(field) if re.fullmatch(r"-?\d+", field) else field
-                      for field in row) for row in psql(literal, self.database)]
+                      for field in row) for row in psql(literal, url=self.env["BETA500_DATABASE_URL"])]
 
     def last_line(self, *args):
         return self.cli(*args).stdout.strip().splitlines()[-1]

@@ -295,7 +295,7 @@ class OidcTest(unittest.TestCase):
         browser = Browser(self.server)
         callback = self.authorize_real(browser, "dee")
         # An injected fault: the database refuses the grant's journal row.
-        if self.server.database:
+        if self.server.postgres:
             self.query("CREATE FUNCTION refuse_grant() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
                        "IF NEW.kind = 'grant' THEN RAISE EXCEPTION 'injected fault'; END IF; RETURN NEW; END $$; "
                        "CREATE TRIGGER refuse_grant BEFORE INSERT ON transfers FOR EACH ROW "
@@ -307,7 +307,7 @@ class OidcTest(unittest.TestCase):
             self.assert_refused(browser, callback, status=503)
         finally:
             self.query("DROP TRIGGER refuse_grant" + (" ON transfers; DROP FUNCTION refuse_grant()"
-                                                      if self.server.database else ""))
+                                                      if self.server.postgres else ""))
         self.assertEqual(self.query("SELECT COUNT(*) FROM users WHERE email = 'dee@example.com'"), [(0,)])
         self.assertEqual(self.query("SELECT status FROM invitations WHERE email = 'dee@example.com'"), [("open",)])
         self.assertEqual(self.query("SELECT COUNT(*) FROM identities WHERE subject = 'dee'"), [(0,)])
