@@ -528,7 +528,8 @@ int main(int argc, char** argv) {
         return Fail(database.error().message);
     }
     if (migrate->parsed()) {
-        std::printf("migrated %s\n", (*database)->path().c_str());
+        std::printf("migrated %s\n", (*database)->postgres() ? RedactUrl(config->database.url).c_str()
+                                                             : (*database)->path().c_str());
         return 0;
     }
     if (users_create->parsed()) {

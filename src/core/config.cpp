@@ -152,20 +152,6 @@ Status SetFromString(const Field& field, const std::string& text, const std::str
     return Status::Ok();
 }
 
-// A database URL may carry a password (postgres://user:secret@host/db): keep the rest visible.
-std::string RedactUrl(const std::string& url) {
-    const auto scheme = url.find("://");
-    const auto at = url.find('@');
-    if (scheme == std::string::npos || at == std::string::npos || at < scheme) {
-        return url;
-    }
-    const auto colon = url.find(':', scheme + 3);
-    if (colon == std::string::npos || colon > at) {
-        return url;
-    }
-    return url.substr(0, colon + 1) + "REDACTED" + url.substr(at);
-}
-
 // [[oidc.providers]]: an array of tables with string values.
 Status ReadProviders(const toml::value& value, std::vector<Config::OidcProvider>& providers) {
     if (!value.is_array()) {
@@ -516,6 +502,28 @@ std::map<std::string, std::string> ProcessEnvironment() {
         }
     }
     return env;
+}
+
+std::string RedactUrl(const std::string& url) {
+    std::string out = url;
+    const auto scheme = out.find("://");
+    const auto at = out.find('@');
+    if (scheme != std::string::npos && at != std::string::npos && at > scheme) {
+        const auto colon = out.find(':', scheme + 3);
+        if (colon != std::string::npos && colon < at) {
+            out = out.substr(0, colon + 1) + "REDACTED" + out.substr(at);
+        }
+    }
+    // libpq also takes ?password=... (and &password=...).
+    constexpr std::string_view kKey = "password=";
+    for (size_t found = out.find(kKey); found != std::string::npos; found = out.find(kKey, found + kKey.size())) {
+        if (found > 0 && (out[found - 1] == '?' || out[found - 1] == '&')) {
+            const size_t end = out.find('&', found);
+            const size_t value = found + kKey.size();
+            out.replace(value, (end == std::string::npos ? out.size() : end) - value, "REDACTED");
+        }
+    }
+    return out;
 }
 
 }  // namespace beta500

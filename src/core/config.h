@@ -254,4 +254,8 @@ struct Config {
 // The process environment as a map (for Config::Load).
 std::map<std::string, std::string> ProcessEnvironment();
 
+// A database URL with its password shown as REDACTED (postgres://user:secret@host/db, and a
+// ?password= or &password= parameter); the rest stays visible.
+std::string RedactUrl(const std::string& url);
+
 }  // namespace beta500

@@ -94,6 +94,10 @@ TEST(Config, DumpRedactsPasswords) {
     const std::string dump = config.Dump();
     EXPECT_EQ(dump.find("hunter2"), std::string::npos);
     EXPECT_NE(dump.find("postgres://app:REDACTED@db/beta"), std::string::npos);
+    EXPECT_EQ(RedactUrl("postgresql:///beta?host=/run/pg&password=hunter2&user=app"),
+              "postgresql:///beta?host=/run/pg&password=REDACTED&user=app");
+    EXPECT_EQ(RedactUrl("postgres://app@db/beta?password=hunter2"), "postgres://app@db/beta?password=REDACTED");
+    EXPECT_EQ(RedactUrl("postgres://app@db/beta?nopassword=1"), "postgres://app@db/beta?nopassword=1");
     config.mail.smtp_password = "s3cret-apikey";
     EXPECT_EQ(config.Dump().find("s3cret-apikey"), std::string::npos);
     EXPECT_NE(config.Dump().find("smtp_password = \"REDACTED\""), std::string::npos);

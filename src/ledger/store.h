@@ -64,6 +64,14 @@ class LedgerStore {
         (void)keys;
         return Status::Ok();
     }
+    // A hint after Begin: the wallets (by user) and holds the batch's operations need that the
+    // writer has not cached, which such a store may load, and lock, in one go for
+    // LoadWalletByUser, LoadWalletByAccount and LoadHold. Does nothing by default.
+    virtual Status PrefetchWallets(const std::vector<int64_t>& user_ids, const std::vector<int64_t>& hold_ids) {
+        (void)user_ids;
+        (void)hold_ids;
+        return Status::Ok();
+    }
     // After Begin: whether another writer (another server on the same database) may have
     // committed since this store's last commit. The writer then drops its cached wallets and
     // takes the next ids again. A store with one writer says no.

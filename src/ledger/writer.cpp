@@ -169,6 +169,19 @@ void Writer::ProcessBatch(std::deque<Item>& items) {
             }
         }
         committed = store_->PrefetchIdempotency(keys);
+        if (committed) {
+            std::vector<int64_t> users, holds;
+            for (const Item& item : items) {
+                const Requirements needs = RequirementsOf(item.request.operation);
+                if (needs.user_id && !state_.HasWalletOf(*needs.user_id)) {
+                    users.push_back(*needs.user_id);
+                }
+                if (needs.hold_id && state_.FindHold(*needs.hold_id) == nullptr) {
+                    holds.push_back(*needs.hold_id);
+                }
+            }
+            committed = store_->PrefetchWallets(users, holds);
+        }
         if (!committed) {
             store_->Rollback();
         }

@@ -58,7 +58,7 @@ void DeliveryWorker::DeliverDue() {
     }
     for (const store::OutboxMail& entry : *due) {
         if (stopping_) {
-            return;  // the rest stay due for the next start
+            return;  // the rest are due again when their claim runs out (Database::DueMail)
         }
         const Status delivered = transport_->Send(
             Mail{entry.to, entry.template_name, entry.subject, entry.text_body, entry.html_body});

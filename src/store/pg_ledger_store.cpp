@@ -92,6 +92,9 @@ std::string Select(const char* columns, const char* rest) { return std::string("
 
 Status PgLedgerStore::Begin() {
     prefetched_.clear();
+    wallets_.clear();
+    wallet_of_user_.clear();
+    holds_.clear();
     if (Status connected = db_->Reconnect(); !connected) {
         return connected;
     }
@@ -154,14 +157,79 @@ Result<std::optional<ledger::WalletRows>> PgLedgerStore::LoadWallet(const char* 
 }
 
 Result<std::optional<ledger::WalletRows>> PgLedgerStore::LoadWalletByUser(int64_t user_id) {
+    if (auto known = wallet_of_user_.find(user_id); known != wallet_of_user_.end()) {
+        return known->second == 0 ? std::optional<ledger::WalletRows>() : LoadWalletByAccount(known->second);
+    }
     return LoadWallet("user_id", user_id);
 }
 
 Result<std::optional<ledger::WalletRows>> PgLedgerStore::LoadWalletByAccount(int64_t account_id) {
+    if (auto known = wallets_.find(account_id); known != wallets_.end()) {
+        return std::optional<ledger::WalletRows>(known->second);
+    }
     return LoadWallet("id", account_id);
 }
 
+Status PgLedgerStore::PrefetchWallets(const std::vector<int64_t>& user_ids, const std::vector<int64_t>& hold_ids) {
+    if (user_ids.empty() && hold_ids.empty()) {
+        return Status::Ok();
+    }
+    ArrayOf users, holds, accounts;
+    for (const int64_t id : user_ids) {
+        users.Add(id);
+        wallet_of_user_.emplace(id, 0);
+    }
+    for (const int64_t id : hold_ids) {
+        holds.Add(id);
+        holds_.emplace(id, std::nullopt);
+    }
+    auto held = db_->Exec(Select(kHoldColumns, "FROM holds WHERE id = ANY($1::bigint[])"), {holds.str()});
+    if (!held) {
+        return held.error();
+    }
+    for (int r = 0; r < held->size(); ++r) {
+        ledger::Hold hold = ReadHold(*held, r);
+        accounts.Add(hold.account_id);
+        holds_[hold.id] = std::move(hold);
+    }
+    // In id order, so that writers of several servers lock wallets in the same order.
+    auto wallets = db_->Exec(Select(kAccountColumns, "FROM accounts WHERE user_id IS NOT NULL AND (user_id = ANY($1::bigint[]) "
+                                                     "OR id = ANY($2::bigint[])) ORDER BY id FOR UPDATE"),
+                             {users.str(), accounts.str()});
+    if (!wallets) {
+        return wallets.error();
+    }
+    ArrayOf found;
+    for (int r = 0; r < wallets->size(); ++r) {
+        ledger::WalletRows rows;
+        rows.account = ReadAccount(*wallets, r);
+        found.Add(rows.account.id);
+        wallet_of_user_[*rows.account.user_id] = rows.account.id;
+        wallets_.emplace(rows.account.id, std::move(rows));
+    }
+    auto lots = db_->Exec(Select(kLotColumns, "FROM lots WHERE account_id = ANY($1::bigint[]) AND remaining > 0"),
+                          {found.str()});
+    auto open = lots ? db_->Exec(Select(kHoldColumns, "FROM holds WHERE account_id = ANY($1::bigint[]) AND status = 'open'"),
+                                 {found.str()})
+                     : Result<PgRows>(lots.error());
+    if (!open) {
+        return open.error();
+    }
+    for (int r = 0; r < lots->size(); ++r) {
+        ledger::Lot lot = ReadLot(*lots, r);
+        wallets_[lot.account_id].lots.push_back(std::move(lot));
+    }
+    for (int r = 0; r < open->size(); ++r) {
+        ledger::Hold hold = ReadHold(*open, r);
+        wallets_[hold.account_id].open_holds.push_back(std::move(hold));
+    }
+    return Status::Ok();
+}
+
 Result<std::optional<ledger::Hold>> PgLedgerStore::LoadHold(int64_t hold_id) {
+    if (auto known = holds_.find(hold_id); known != holds_.end()) {
+        return known->second;
+    }
     auto rows = db_->Exec(Select(kHoldColumns, "FROM holds WHERE id = $1"), {Str(hold_id)});
     if (!rows) {
         return rows.error();

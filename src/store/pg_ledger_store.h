@@ -2,9 +2,11 @@
 // connection. A batch is one transaction; the wallets it loads are locked (FOR UPDATE), and each
 // kind of row a commit writes goes in one statement (COPY for the journal and the idempotency
 // records, unnested arrays for the rest), so a batch of thousands of operations costs a handful
-// of round trips. Like SqliteLedgerStore it assumes one
-// writer per database for now (ids continue from the largest; the several-server mode is not
-// built). LoadAuditPostgres gives `beta500 ledger verify`'s input from PostgreSQL.
+// of round trips; the batch's wallets, holds and idempotency records are read in one query
+// each. The writers of several servers take turns: a batch holds one advisory lock, and one
+// that finds ledger_version moved since its own last commit tells its writer to drop the
+// wallets it cached and take the next ids again (CacheStale). LoadAuditPostgres gives
+// `beta500 ledger verify`'s input from PostgreSQL.
 #pragma once
 
 #include <memory>
@@ -39,6 +41,7 @@ class PgLedgerStore final : public ledger::LedgerStore {
     Status Commit(const ledger::Batch& batch, ledger::LedgerState& state) override;
     Result<int64_t> PurgeIdempotency(int64_t before_ms, int64_t limit) override;
     bool CacheStale() override { return stale_; }
+    Status PrefetchWallets(const std::vector<int64_t>& user_ids, const std::vector<int64_t>& hold_ids) override;
 
    private:
     Result<std::optional<ledger::WalletRows>> LoadWallet(const char* column, int64_t key);
@@ -49,6 +52,11 @@ class PgLedgerStore final : public ledger::LedgerStore {
     // The batch's prefetched idempotency records by "scope\nkey"; a key prefetched and absent
     // maps to nullopt. Cleared when a batch begins.
     std::unordered_map<std::string, std::optional<ledger::StoredResponse>> prefetched_;
+    // The batch's prefetched wallets (locked) by account, the accounts of the users and the
+    // holds looked up (0 or nullopt: looked up and absent). Cleared when a batch begins.
+    std::unordered_map<int64_t, ledger::WalletRows> wallets_;
+    std::unordered_map<int64_t, int64_t> wallet_of_user_;
+    std::unordered_map<int64_t, std::optional<ledger::Hold>> holds_;
     // ledger_version as this store's last commit left it (-1: unknown), and whether the batch
     // begun found it changed by another server's writer.
     int64_t version_ = -1;

@@ -1,7 +1,8 @@
-// PgSessionStore: live::SessionStore on PostgreSQL, over one connection of its own, with the
-// same behaviour as SqliteSessionStore (one server charging its own sessions). Thread-safe (one
-// call at a time). The several-server claims (SKIP LOCKED, leases, one charge per (session,
-// tick) in the ledger's transaction) are not built on it yet.
+// PgSessionStore: live::SessionStore on PostgreSQL, over one connection of its own. Each server
+// charges the sessions it holds; leases in `instances` (on the database's clock) tell which
+// servers are alive, and the sessions of a dead one are claimed (SKIP LOCKED) by one survivor to
+// settle. Each checkpoint recorded leaves a row in live_charges, keyed (session, tick).
+// Thread-safe (one call at a time).
 #pragma once
 
 #include <memory>

@@ -18,6 +18,7 @@
 #include "ledger/writer.h"
 #include "store/migrations.h"
 #include "store/pg_ledger_store.h"
+#include "store/pg_sql.h"
 #include "store/testing.h"
 
 namespace beta500::store {
@@ -235,6 +236,49 @@ TEST_F(PostgresTest, TheLedgerEnrollsExpiresAndPurgesOnPostgres) {
     EXPECT_EQ(*store.PurgeIdempotency(clock.NowMs() + 1, 1), 1);
     EXPECT_EQ(keys(), "g1");
     EXPECT_EQ(*store.PurgeIdempotency(clock.NowMs() - 2'000, 10), 0);  // none older than that
+}
+
+TEST_F(PostgresTest, WritersOfTwoServersTakeTurnsAndSeeEachOthersCommits) {
+    ASSERT_TRUE(MigratePostgres(*db_, 1));
+    ManualClock clock(1'900'000'000'000);
+    Wallet wallet;
+    wallet.user = Insert("INSERT INTO users (email, created_at) VALUES ('two@example.com', 1)");
+    wallet.account = Insert("INSERT INTO accounts (name, user_id, created_at) VALUES ($1, $2, 1)",
+                            {"user:" + std::to_string(wallet.user), std::to_string(wallet.user)});
+    auto a = std::move(*ledger::Writer::Start(std::make_unique<PgLedgerStore>(Connect()), {}, clock, nullptr));
+    auto b = std::move(*ledger::Writer::Start(std::make_unique<PgLedgerStore>(Connect()), {}, clock, nullptr));
+    auto deduct = [&](ledger::Writer& writer, int64_t amount, const std::string& key) {
+        return writer.Call({ledger::Deduct{wallet.user, amount, "ai_search", ""}, "test", key}).rejection;
+    };
+    ASSERT_EQ(a->Call({ledger::Grant{wallet.user, 100, std::nullopt, "start"}, "test", "g"}).rejection,
+              ledger::Rejection::kNone);
+    EXPECT_EQ(deduct(*a, 30, "a1"), ledger::Rejection::kNone);  // a keeps the wallet at 70
+    EXPECT_EQ(deduct(*b, 50, "b1"), ledger::Rejection::kNone);  // b reads it at 70: 20 left
+    // a's cached 70 is stale: a must see b's commit and refuse, not overdraw.
+    EXPECT_EQ(deduct(*a, 30, "a2"), ledger::Rejection::kInsufficientCredits);
+    EXPECT_EQ(deduct(*a, 20, "a3"), ledger::Rejection::kNone);
+    // Each key once, whichever writer sees it again.
+    EXPECT_EQ(deduct(*b, 30, "a1"), ledger::Rejection::kNone);
+    a->Stop();
+    b->Stop();
+    EXPECT_EQ(db_->Exec("SELECT credits_posted - debits_posted - debits_pending FROM accounts WHERE id = $1",
+                        {std::to_string(wallet.account)})->Int(0, 0), 0);
+    EXPECT_EQ(db_->Exec("SELECT count(*) FROM transfers WHERE kind = 'usage'")->Int(0, 0), 3);
+    const auto report = ledger::Audit(*LoadAuditPostgres(*db_, clock.NowMs(), 86'400'000));
+    EXPECT_TRUE(report.ok()) << (report.problems.empty() ? "" : report.problems.front());
+}
+
+TEST(PgSql, ParametersBecomeDollarNumbersWithoutGaps) {
+    EXPECT_EQ(PgParameters("SELECT ?, ? FROM t WHERE a = ?").sql, "SELECT $1, $2 FROM t WHERE a = $3");
+    // Numbered ones keep their meaning, renumbered without the unused (PostgreSQL must know a
+    // type for every number up to the largest).
+    const PgSql numbered = PgParameters("WHERE id < ?1 AND kind = ?3 LIMIT ?5 OFFSET ?3");
+    EXPECT_EQ(numbered.sql, "WHERE id < $1 AND kind = $2 LIMIT $3 OFFSET $2");
+    EXPECT_EQ(numbered.params, 3);
+    EXPECT_EQ(numbered.slots, (std::vector<int>{0, 1, 0, 2, 0, 3}));
+    // Quoted text is left alone.
+    EXPECT_EQ(PgParameters("SELECT '?', \"a?\" WHERE b = ?").sql, "SELECT '?', \"a?\" WHERE b = $1");
+    EXPECT_EQ(PgParameters("SELECT 'it''s ?' || ?").sql, "SELECT 'it''s ?' || $1");
 }
 
 TEST_F(PostgresTest, AwkwardTextRoundTripsAndALostConnectionFailsOneBatchOnly) {
