@@ -25,8 +25,6 @@ constexpr size_t kSuggestionsMax = 8;
 constexpr size_t kRecommendations = 10;
 // Titles one person's history may hold (bounds what training and each refresh read).
 constexpr int64_t kHistoryTitlesMax = 5000;
-// Cached recommendation lists kept at most (the beta has at most beta.cap people).
-constexpr size_t kCachedListsMax = 10'000;
 
 HttpResponse NotReady(const HttpRequest& request, const char* what) {
     auto response = http::ProblemResponse({503, "unavailable", std::string(what) + " is starting; retry shortly"}, &request);
@@ -259,9 +257,12 @@ void WebRoutes::MyHistory(const store::WebSession& session, HttpRequest&& reques
 }
 
 void WebRoutes::Recommendations(const store::WebSession& session, HttpRequest&& request, Respond respond) {
-    std::lock_guard lock(recommendations_mutex_);
-    const auto found = recommendations_.find(session.user.id);
-    if (found == recommendations_.end()) {
+    auto list = deps_.catalog->Recommendations(session.user.id);
+    if (!list) {
+        respond(Unavailable(request));
+        return;
+    }
+    if (!*list) {
         respond(http::ProblemResponse(
             {404, "no_recommendations",
              "no recommendations yet: POST /api/v1/recommendations/refresh makes them (" +
@@ -269,7 +270,7 @@ void WebRoutes::Recommendations(const store::WebSession& session, HttpRequest&& 
             &request));
         return;
     }
-    respond(http::Json(200, json::serialize(found->second)));
+    respond(http::Json(200, **list));
 }
 
 void WebRoutes::RefreshRecommendations(const store::WebSession& session, HttpRequest&& request, Respond respond) {
@@ -290,29 +291,38 @@ void WebRoutes::RefreshRecommendations(const store::WebSession& session, HttpReq
     json::object list = RecommendationsJson(recommended->items, deps_.clock.NowMs(), recommended->model_trained_at_ms);
     const int64_t user_id = session.user.id;
     Charge(session, request, deps_.config.ai.recommendation_credits, "ai_recommendations", "refresh", list,
-           [this, user_id, list, respond = std::move(respond)](HttpResponse response) {
-               const bool replayed = std::any_of(response.headers.begin(), response.headers.end(),
-                                                 [](const auto& header) { return header.first == "Idempotent-Replayed"; });
-               std::lock_guard lock(recommendations_mutex_);
-               if (response.status == 200 && replayed) {
-                   // A retried refresh (same key) was paid once: it gets the list it paid for,
-                   // or, if that list is gone (a restart), no new one for free.
-                   const auto cached = recommendations_.find(user_id);
-                   if (cached == recommendations_.end()) {
-                       response = http::ProblemResponse(
-                           {409, "refresh_answered", "this refresh was answered before; refresh with a new Idempotency-Key"});
-                   } else {
-                       json::object body = cached->second;
-                       body["charge"] = json::parse(response.body).as_object().at("charge");
-                       response.body = json::serialize(body);
+           [this, user_id, list, shared = std::make_shared<HttpRequest>(request),
+            respond = std::move(respond)](HttpResponse response) mutable {
+               // On the writer's thread: the list is kept (or read) in the database from the pool.
+               deps_.blocking.Post([this, user_id, list, shared, response = std::move(response),
+                                    respond = std::move(respond)]() mutable {
+                   const bool replayed = std::any_of(response.headers.begin(), response.headers.end(), [](const auto& h) {
+                       return h.first == "Idempotent-Replayed";
+                   });
+                   if (response.status == 200 && replayed) {
+                       // A retried refresh (same key) was paid once: it gets the last list made
+                       // (on any server), which is the one it paid for unless another refresh
+                       // came since; never a new one for free.
+                       auto kept = deps_.catalog->Recommendations(user_id);
+                       if (!kept) {
+                           response = Unavailable(*shared);
+                       } else if (!*kept) {
+                           response = http::ProblemResponse({409, "refresh_answered",
+                                                             "this refresh was answered before; refresh with a new "
+                                                             "Idempotency-Key"});
+                       } else {
+                           json::object body = json::parse(**kept).as_object();
+                           body["charge"] = json::parse(response.body).as_object().at("charge");
+                           response.body = json::serialize(body);
+                       }
+                   } else if (response.status == 200) {
+                       // Paid for: kept for every server to answer GET /api/v1/recommendations.
+                       if (!deps_.catalog->SaveRecommendations(user_id, json::serialize(list), deps_.clock.NowMs())) {
+                           spdlog::error("msg=\"recommendation list not kept\" user_id={}", user_id);
+                       }
                    }
-               } else if (response.status == 200) {
-                   if (recommendations_.size() >= kCachedListsMax) {
-                       recommendations_.clear();
-                   }
-                   recommendations_[user_id] = list;
-               }
-               respond(std::move(response));
+                   respond(std::move(response));
+               });
            });
 }
 

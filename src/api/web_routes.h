@@ -110,8 +110,6 @@ class WebRoutes {
     std::unique_ptr<oidc::Providers> providers_;
     std::vector<std::string> live_origins_;  // pages that may open a live session
     // Each person's last recommendations (as answered), read for free until they refresh.
-    std::mutex recommendations_mutex_;
-    std::unordered_map<int64_t, boost::json::object> recommendations_;  // GUARDED_BY(recommendations_mutex_)
 };
 
 // Helpers shared by web_routes.cpp and oidc_routes.cpp.

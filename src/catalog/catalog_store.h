@@ -65,6 +65,9 @@ class CatalogStore {
     virtual Result<std::pair<int64_t, bool>> HistoryHolds(int64_t user_id, int64_t title_id) = 0;
     // Every watch, in (user, title) order (the recommender's training input).
     virtual Result<std::vector<Watch>> AllWatches() = 0;
+    // The user's last recommendation list (JSON), kept for every server to answer.
+    virtual Status SaveRecommendations(int64_t user_id, const std::string& list, int64_t now_ms) = 0;
+    virtual Result<std::optional<std::string>> Recommendations(int64_t user_id) = 0;
 };
 
 }  // namespace beta500::catalog

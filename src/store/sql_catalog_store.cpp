@@ -252,4 +252,27 @@ Result<std::vector<Watch>> SqlCatalogStore::AllWatches() {
     });
 }
 
+Status SqlCatalogStore::SaveRecommendations(int64_t user_id, const std::string& list, int64_t now_ms) {
+    return Locked([&]() -> Status {
+        connection_
+            ->Cached("INSERT INTO recommendation_lists (user_id, list, created_at) VALUES (?, ?, ?) "
+                     "ON CONFLICT (user_id) DO UPDATE SET list = excluded.list, created_at = excluded.created_at")
+            .Bind(1, user_id).Bind(2, list).Bind(3, now_ms).Run();
+        return Status::Ok();
+    });
+}
+
+Result<std::optional<std::string>> SqlCatalogStore::Recommendations(int64_t user_id) {
+    return Locked([&]() -> Result<std::optional<std::string>> {
+        SqlStatement& query = connection_->Cached("SELECT list FROM recommendation_lists WHERE user_id = ?");
+        query.Bind(1, user_id);
+        std::optional<std::string> list;
+        if (query.Step()) {
+            list = query.Text(0);
+        }
+        query.Reset();
+        return list;
+    });
+}
+
 }  // namespace beta500::store

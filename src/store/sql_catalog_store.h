@@ -26,6 +26,8 @@ class SqlCatalogStore final : public catalog::CatalogStore {
     Result<std::vector<catalog::Watch>> WatchesOf(int64_t user_id) override;
     Result<std::pair<int64_t, bool>> HistoryHolds(int64_t user_id, int64_t title_id) override;
     Result<std::vector<catalog::Watch>> AllWatches() override;
+    Status SaveRecommendations(int64_t user_id, const std::string& list, int64_t now_ms) override;
+    Result<std::optional<std::string>> Recommendations(int64_t user_id) override;
 
    private:
     template <typename Body>

@@ -17,10 +17,11 @@ import websockets
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "functional"))
 import harness  # noqa: E402
 
-from test_live import ENV as LIVE_ENV, TOKEN, due  # noqa: E402
+from test_live import ENV as LIVE_ENV, ORIGIN, TOKEN, due  # noqa: E402
 
-# The live tests' settings (one-second checkpoints, a two-second lease), and mail in the log.
-ENV = dict(LIVE_ENV, BETA500_MAIL_TRANSPORT="log")
+# The live tests' settings (one-second checkpoints, a two-second lease, mail in the log), and
+# recommendation models trained again every second.
+ENV = dict(LIVE_ENV, BETA500_AI_RETRAIN_SECONDS="1")
 
 
 class Instances:
@@ -142,22 +143,47 @@ class InstancesTest(unittest.TestCase):
         self.assertEqual(row[1], due(row[2]))
         self.cluster.verify()
 
-    def test_balance_events_reach_a_browser_on_another_server(self):
-        email = "sse@example.com"
+    def sign_in(self, email, credits):
+        """Invites `email`, asks server 1 for a link (whichever server's worker mails it) and
+        signs in on server 2; returns the cookie, the CSRF token and the user id."""
         invite = self.servers[0].request("POST", "/api/v1/admin/invitations",
-                                         {"email": email, "initial_credits": 300}, token=self.cluster.admin)
+                                         {"email": email, "initial_credits": credits}, token=self.cluster.admin)
         self.assertEqual(invite.status, 201, invite)
         self.servers[1].request("POST", "/api/v1/auth/magic-link", {"email": email})
         deadline = time.monotonic() + 10
         tokens = []
         while not tokens and time.monotonic() < deadline:
             time.sleep(0.05)
-            tokens = TOKEN.findall("".join(line for s in self.servers for line in s.log))
+            tokens = TOKEN.findall("".join(line for s in self.servers for line in s.log if email in line))
         self.assertEqual(len(tokens), 1, "each mail goes out once, from one server")
         signed_in = self.servers[2].request("POST", "/api/v1/auth/magic-link/callback", f"token={tokens[0]}",
                                             headers={"Content-Type": "application/x-www-form-urlencoded"})
         cookie = signed_in.headers["set-cookie"].split(";")[0]
-        user = self.servers[2].request("GET", "/api/v1/me", headers={"Cookie": cookie}).json["id"]
+        me = self.servers[2].request("GET", "/api/v1/me", headers={"Cookie": cookie}).json
+        return cookie, me["csrf_token"], me["id"]
+
+    def test_a_recommendation_list_paid_on_one_server_is_answered_by_another(self):
+        imported = self.servers[0].request("POST", "/api/v1/admin/catalog/import", [
+            {"source_id": f"t-{i}", "title": f"Title {i}", "year": 2000 + i, "genres": ["Drama"]} for i in range(20)],
+            token=self.cluster.admin)
+        self.assertEqual(imported.status, 200, imported)
+        cookie, csrf, _ = self.sign_in("reco@example.com", 20)
+        me = {"Cookie": cookie, "X-CSRF-Token": csrf, "Origin": ORIGIN}
+        deadline = time.monotonic() + 15
+        while True:  # until server 0's model has trained on the imported titles
+            refreshed = self.servers[0].request("POST", "/api/v1/recommendations/refresh", headers=me,
+                                                key=str(uuid.uuid4()))
+            if refreshed.status != 503 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        self.assertEqual(refreshed.status, 200, refreshed)
+        self.assertEqual(len(refreshed.json["items"]), 10)
+        for server in self.servers[1:]:
+            answered = server.request("GET", "/api/v1/recommendations", headers=me)
+            self.assertEqual((answered.status, answered.json["items"]), (200, refreshed.json["items"]))
+
+    def test_balance_events_reach_a_browser_on_another_server(self):
+        cookie, _, user = self.sign_in("sse@example.com", 300)
 
         connection = http.client.HTTPConnection("127.0.0.1", self.servers[2].port, timeout=5)
         connection.request("GET", "/api/v1/me/events", headers={"Cookie": cookie})
