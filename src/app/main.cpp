@@ -274,12 +274,23 @@ int Serve(const Config& config) {
     };
     // This process among the servers sharing the database (its sessions and lease carry it).
     const std::string instance = "pid-" + std::to_string(::getpid()) + "-" + RandomToken(4);
-    auto writer = ledger::Writer::Start((*database)->NewLedgerStore(instance), writer_options, clock, &metrics);
+    // Each store has a connection of its own: opened before anything starts (on PostgreSQL a
+    // connection can be refused, "too many clients" for example).
+    std::unique_ptr<ledger::LedgerStore> ledger_store;
+    std::unique_ptr<live::SessionStore> sessions;
+    std::unique_ptr<catalog::CatalogStore> catalog_store;
+    try {
+        ledger_store = (*database)->NewLedgerStore(instance);
+        sessions = (*database)->NewSessionStore();
+        catalog_store = (*database)->NewCatalogStore();
+    } catch (const std::exception& error) {
+        return Fail(std::string("cannot open the database's stores: ") + error.what());
+    }
+    auto writer = ledger::Writer::Start(std::move(ledger_store), writer_options, clock, &metrics);
     if (!writer) {
         return Fail(writer.error().message);
     }
     auto blocking = std::make_unique<ThreadPool>(static_cast<size_t>(config.database.read_connections));
-    auto sessions = (*database)->NewSessionStore();
     const auto dubbing_start = std::chrono::steady_clock::now();
     auto dubbing = dubbing::MakeEngine(config.dubbing, metrics);
     if (!dubbing) {
@@ -337,11 +348,16 @@ int Serve(const Config& config) {
                                                live::kCloseBlocked);
                      }
                  }}},
-            [&database = **database] { (void)database.RefreshSuspended(); });
+            // After a gap, suspensions it missed: their users' sessions here end too.
+            [&live, &database = **database] {
+                if (database.RefreshSuspended()) {
+                    live->EndWhere([&database](const live::Session& session) { return database.IsSuspended(session.user_id); },
+                                   live::EndReason::kAdminTerminated, live::kCloseBlocked);
+                }
+            });
     }
     auto mail_worker = std::make_unique<mail::DeliveryWorker>(
         config.mail, mail::MakeTransport(config.mail), **database, clock, metrics);
-    auto catalog_store = (*database)->NewCatalogStore();
     catalog::XapianSearch search(config.database.data_dir + "/search");
     auto index_keeper = std::make_unique<IndexKeeper>(*catalog_store, search, clock, metrics);
     catalog::RecommendationService recommendations(
@@ -581,7 +597,12 @@ int main(int argc, char** argv) {
         std::ifstream file(catalog_file, std::ios::binary);
         std::stringstream text;
         text << file.rdbuf();
-        auto store = (*database)->NewCatalogStore();
+        std::unique_ptr<catalog::CatalogStore> store;
+        try {
+            store = (*database)->NewCatalogStore();
+        } catch (const std::exception& error) {
+            return Fail(error.what());
+        }
         auto report = catalog::Import(text.str(), catalog_csv, *store, nullptr, clock);
         if (!report) {
             return Fail(report.error().message);

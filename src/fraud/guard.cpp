@@ -170,6 +170,8 @@ Verdict Guard::Burn(const std::vector<store::Spend>& spenders) {
     }
     auto cohort_week = CohortWeek();
     if (!cohort_week) {
+        spdlog::error("msg=\"burn rule skipped: cohort spend unreadable\" error={}",
+                      LogQuote(cohort_week.error().message));
         return verdict;
     }
     // Averages per window: a week's spend spread over the week's windows.

@@ -487,8 +487,14 @@ CycleStats Manager::Checkpoint() {
 }
 
 Result<int64_t> Manager::Recover() {
-    if (Status leased = store_.Lease(instance_, config_.instance_lease_seconds * 1000); !leased) {
-        return leased.error();
+    auto lapsed = store_.Lease(instance_, config_.instance_lease_seconds * 1000);
+    if (!lapsed) {
+        return lapsed.error();
+    }
+    if (*lapsed) {
+        // Survivors may have settled this instance's sessions: they cannot go on being served.
+        const int64_t ended = EndAll(EndReason::kError, http::kCloseInternal);
+        spdlog::error("msg=\"live lease had run out; sessions closed\" sessions={}", ended);
     }
     int64_t settled = 0;
     for (;;) {
@@ -601,7 +607,8 @@ void Manager::StartWorker() {
             CycleStats stats;
             do {
                 stats = Checkpoint();
-            } while (stats.sessions >= config_.checkpoint_batch_max && stats.failures == 0 && !Stopping());
+            } while (stats.sessions >= config_.checkpoint_batch_max && stats.failures == 0 && !Stopping() &&
+                     std::chrono::steady_clock::now() < next_lease);
             next = std::max(next + (stats.store_failed ? kStoreRetry : kScan), std::chrono::steady_clock::now());
         }
     });

@@ -111,6 +111,8 @@ class Manager {
     int64_t EndUserSessions(int64_t user_id, EndReason reason, uint16_t close_code);
     // Ends every session of this process; returns how many.
     int64_t EndAll(EndReason reason, uint16_t close_code);
+    // Ends the sessions of this process `which` picks; returns how many.
+    int64_t EndWhere(const std::function<bool(const Session&)>& which, EndReason reason, uint16_t close_code);
     // Charges the sessions due now, at most session.checkpoint_batch_max of them, the longest
     // due first (blocking). Each falls due at its start plus whole checkpoint intervals, so a
     // server's sessions are charged spread over the interval. The worker calls it every 100 ms,
@@ -140,7 +142,6 @@ class Manager {
     std::vector<std::future<ledger::Response>> Charge(
         const std::vector<SessionRow>& rows,
         const std::function<ledger::Meter(const SessionRow&)>& meter, const std::string& key_suffix);
-    int64_t EndWhere(const std::function<bool(const Session&)>& which, EndReason reason, uint16_t close_code);
     // Ends a session's record and counts it (a session with or without a connection here).
     Status EndRecord(int64_t session_id, EndReason reason, int64_t ended_at_ms, int64_t active_ms,
                      int64_t charged);

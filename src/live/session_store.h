@@ -54,11 +54,12 @@ class SessionStore {
     // claimed so that one survivor settles each.
     virtual Result<std::vector<SessionRow>> Orphaned(const std::string& instance, int64_t limit) = 0;
     // Renews `instance`'s lease for `ttl_ms` (where several servers share the database; a no-op
-    // on SQLite, where one server runs).
-    virtual Status Lease(const std::string& instance, int64_t ttl_ms) {
+    // on SQLite, where one server runs). True when the lease had run out before this renewal:
+    // survivors may have claimed the instance's sessions meanwhile.
+    virtual Result<bool> Lease(const std::string& instance, int64_t ttl_ms) {
         (void)instance;
         (void)ttl_ms;
-        return Status::Ok();
+        return false;
     }
     // Updates charged, ticks and the next due time of sessions still active.
     virtual Status RecordCharges(const std::vector<ChargeRecord>& charges) = 0;

@@ -196,8 +196,11 @@ Database::Lease Database::Read() {
                 }
                 return Lease(this, OpenSqlite(true));
             } catch (...) {
-                std::lock_guard relock(pool_mutex_);
-                --pool_open_;
+                {
+                    std::lock_guard relock(pool_mutex_);
+                    --pool_open_;
+                }
+                pool_released_.notify_one();  // the slot is free for a waiter to try
                 throw;
             }
         }
@@ -1366,7 +1369,7 @@ Result<double> Database::CohortWeeklySpend(int64_t week_ms) {
         SqlStatement& query = connection->Cached(
             "SELECT COALESCE(AVG(spent), 0) FROM (SELECT SUM(d.amount) AS spent FROM usage_daily d JOIN accounts a "
             "ON a.id = d.account_id WHERE d.day_ms >= ? AND d.kind IN ('usage', 'capture') "
-            "AND a.user_id IS NOT NULL GROUP BY a.user_id)");
+            "AND a.user_id IS NOT NULL GROUP BY a.user_id) spenders");
         query.Bind(1, week_ms - week_ms % kDayMs);
         query.Step();
         const double average = static_cast<double>(query.Int(0));

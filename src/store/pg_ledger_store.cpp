@@ -541,7 +541,12 @@ Status PgLedgerStore::Write(const ledger::Batch& batch, ledger::LedgerState& sta
             return s;
         }
     }
-    auto version = db_->Exec("UPDATE ledger_version SET version = version + 1 RETURNING version");
+    // Only a batch that changed what writers cache moves the version (an expiry run with nothing
+    // due, or a batch of refusals and replays, leaves other servers' caches valid).
+    const bool changed = !batch.transfers.empty() || !batch.new_lots.empty() || !batch.new_holds.empty() ||
+                         !batch.dirty_accounts.empty() || !batch.lot_remaining.empty() || !batch.dirty_holds.empty();
+    auto version = db_->Exec(changed ? "UPDATE ledger_version SET version = version + 1 RETURNING version"
+                                     : "SELECT version FROM ledger_version");
     if (!version) {
         return version.error();
     }

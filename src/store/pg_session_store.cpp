@@ -97,13 +97,20 @@ Result<std::vector<live::SessionRow>> PgSessionStore::Due(const std::string& ins
                   {instance, Str(now_ms), Str(limit)});
 }
 
-Status PgSessionStore::Lease(const std::string& instance, int64_t ttl_ms) {
+Result<bool> PgSessionStore::Lease(const std::string& instance, int64_t ttl_ms) {
     std::lock_guard lock(mutex_);
     const std::string now = kDbNowMs;
-    return Done(Exec("WITH gone AS (DELETE FROM instances WHERE lease_until < " + now + " - 86400000) "
-                     "INSERT INTO instances (name, started_at, lease_until) VALUES ($1, " + now + ", " + now +
-                         " + $2) ON CONFLICT (name) DO UPDATE SET lease_until = EXCLUDED.lease_until",
-                     {instance, Str(ttl_ms)}));
+    // The CTE sees the lease as it was before this statement renews it.
+    auto renewed = Exec("WITH gone AS (DELETE FROM instances WHERE lease_until < " + now + " - 86400000), "
+                        "before AS (SELECT lease_until FROM instances WHERE name = $1) "
+                        "INSERT INTO instances (name, started_at, lease_until) VALUES ($1, " + now + ", " + now +
+                            " + $2) ON CONFLICT (name) DO UPDATE SET lease_until = EXCLUDED.lease_until "
+                            "RETURNING COALESCE((SELECT lease_until FROM before) < " + now + ", FALSE)",
+                        {instance, Str(ttl_ms)});
+    if (!renewed) {
+        return renewed.error();
+    }
+    return renewed->Int(0, 0) != 0;
 }
 
 Result<std::vector<live::SessionRow>> PgSessionStore::Orphaned(const std::string& instance, int64_t limit) {

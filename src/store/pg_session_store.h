@@ -21,7 +21,7 @@ class PgSessionStore final : public live::SessionStore {
     Status Heartbeat(const std::vector<int64_t>& session_ids, int64_t now_ms) override;
     Result<std::vector<live::SessionRow>> Due(const std::string& instance, int64_t now_ms, int64_t limit) override;
     Result<std::vector<live::SessionRow>> Orphaned(const std::string& instance, int64_t limit) override;
-    Status Lease(const std::string& instance, int64_t ttl_ms) override;
+    Result<bool> Lease(const std::string& instance, int64_t ttl_ms) override;
     Status RecordCharges(const std::vector<live::ChargeRecord>& charges) override;
     Result<bool> End(int64_t id, const std::string& reason, int64_t ended_at_ms, int64_t active_ms,
                      int64_t charged) override;

@@ -111,10 +111,7 @@ void PgStatement::Reset() {
 
 int64_t PgStatement::Int(int column) const { return rows_->Int(row_, column); }
 std::string PgStatement::Text(int column) const { return rows_->Text(row_, column); }
-std::string_view PgStatement::TextView(int column) const {
-    text_ = rows_->Text(row_, column);
-    return text_;
-}
+std::string_view PgStatement::TextView(int column) const { return rows_->View(row_, column); }
 bool PgStatement::IsNull(int column) const { return rows_->IsNull(row_, column); }
 
 PgSqlConnection::PgSqlConnection(const std::string& url) {

@@ -50,7 +50,6 @@ class PgStatement final : public SqlStatement {
     PgParams params_;
     std::optional<PgRows> rows_;
     int row_ = -1;
-    mutable std::string text_;  // the last TextView
 };
 
 class PgSqlConnection final : public SqlConnection {

@@ -4,6 +4,7 @@
 
 #include <charconv>
 
+#include "core/config.h"  // RedactUrl
 #include "store/migrations.h"
 
 namespace beta500::store {
@@ -65,6 +66,10 @@ bool PgRows::IsNull(int row, int column) const { return PQgetisnull(result_, row
 std::string PgRows::Text(int row, int column) const {
     return std::string(PQgetvalue(result_, row, column), static_cast<size_t>(PQgetlength(result_, row, column)));
 }
+std::string_view PgRows::View(int row, int column) const {
+    return {PQgetvalue(result_, row, column), static_cast<size_t>(PQgetlength(result_, row, column))};
+}
+
 int64_t PgRows::Int(int row, int column) const {
     const char* text = PQgetvalue(result_, row, column);
     if (PQftype(result_, column) == kBoolOid) {
@@ -84,14 +89,21 @@ int64_t PgRows::affected() const {
 }
 
 Result<std::unique_ptr<PgConnection>> PgConnection::Open(const std::string& url) {
-    PGconn* connection = PQconnectdb(url.c_str());
+    // A connection attempt gives up after 10 s unless the URL says otherwise (it comes later and wins).
+    const char* keywords[] = {"connect_timeout", "dbname", nullptr};
+    const char* values[] = {"10", url.c_str(), nullptr};
+    PGconn* connection = PQconnectdbParams(keywords, values, 1);
     if (PQstatus(connection) != CONNECTION_OK) {
         std::string message = PQerrorMessage(connection);
         PQfinish(connection);
         while (!message.empty() && message.back() == '\n') {
             message.pop_back();
         }
-        return Error{ErrorCode::kUnavailable, "cannot connect to postgresql: " + message};
+        // libpq may quote the URL (a malformed one, say): never its password.
+        for (size_t at = message.find(url); at != std::string::npos; at = message.find(url, at + 1)) {
+            message.replace(at, url.size(), RedactUrl(url));
+        }
+        return Error{ErrorCode::kUnavailable, "cannot connect to postgresql: " + RedactUrl(message)};
     }
     // Quiet NOTICEs (they go to stderr otherwise), and UTC, so that times never depend on the server.
     PQsetNoticeProcessor(connection, [](void*, const char*) {}, nullptr);

@@ -28,6 +28,8 @@ class PgRows {
     int size() const;
     bool IsNull(int row, int column) const;
     std::string Text(int row, int column) const;
+    // The text without a copy, valid while the rows are.
+    std::string_view View(int row, int column) const;
     int64_t Int(int row, int column) const;
     // Rows a command changed (UPDATE, DELETE, INSERT).
     int64_t affected() const;

@@ -319,6 +319,10 @@ TEST(Postgres, ErrorsSayWhyWithoutThePassword) {
     ASSERT_FALSE(refused);
     EXPECT_EQ(refused.error().code, ErrorCode::kUnavailable);
     EXPECT_EQ(refused.error().message.find("s3cret-pw"), std::string::npos) << refused.error().message;
+    // A malformed URL, which libpq quotes in its message.
+    auto malformed = PgConnection::Open("postgresql://beta500:s3cret-pw@[::1/none?password=s3cret-pw");
+    ASSERT_FALSE(malformed);
+    EXPECT_EQ(malformed.error().message.find("s3cret-pw"), std::string::npos) << malformed.error().message;
     auto connection = Connect();
     auto syntax = connection->Exec("SELEC 1");
     ASSERT_FALSE(syntax);

@@ -214,9 +214,10 @@ Status SqlCatalogStore::RecordWatch(const Watch& watch) {
         connection_
             ->Cached("INSERT INTO watch_history (user_id, title_id, views, progress_percent, rating_tenths, "
                      "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (user_id, title_id) DO UPDATE SET "
-                     "views = views + excluded.views, progress_percent = max(progress_percent, "
-                     "excluded.progress_percent), rating_tenths = coalesce(excluded.rating_tenths, "
-                     "rating_tenths), updated_at = excluded.updated_at")
+                     "views = watch_history.views + excluded.views, progress_percent = CASE WHEN "
+                     "excluded.progress_percent > watch_history.progress_percent THEN excluded.progress_percent "
+                     "ELSE watch_history.progress_percent END, rating_tenths = coalesce(excluded.rating_tenths, "
+                     "watch_history.rating_tenths), updated_at = excluded.updated_at")
             .Bind(1, watch.user_id).Bind(2, watch.title_id).Bind(3, watch.views)
             .Bind(4, watch.progress_percent).Bind(5, watch.rating_tenths).Bind(6, watch.updated_at_ms).Run();
         return Status::Ok();
@@ -235,7 +236,8 @@ Result<std::vector<Watch>> SqlCatalogStore::WatchesOf(int64_t user_id) {
 Result<std::pair<int64_t, bool>> SqlCatalogStore::HistoryHolds(int64_t user_id, int64_t title_id) {
     return Locked([&]() -> Result<std::pair<int64_t, bool>> {
         SqlStatement& query = connection_->Cached(
-            "SELECT COUNT(*), COALESCE(SUM(title_id = ?2), 0) FROM watch_history WHERE user_id = ?1");
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN title_id = ?2 THEN 1 ELSE 0 END), 0) FROM watch_history "
+            "WHERE user_id = ?1");
         query.Bind(1, user_id).Bind(2, title_id);
         query.Step();
         const std::pair<int64_t, bool> holds{query.Int(0), query.Int(1) != 0};
