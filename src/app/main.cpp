@@ -233,6 +233,47 @@ Status InviteFirstAdmin(const Config& config, store::Database& database, const C
     return Status::Ok();
 }
 
+// On a shared PostgreSQL, what other servers do reaches this one: balances for the browsers and
+// sessions connected here, terminations of sessions held here, suspensions.
+std::unique_ptr<store::PgListener> ListenToOtherServers(const Config& config, store::Database& database,
+                                                        live::Manager& live, live::EventBus& events,
+                                                        const std::string& instance) {
+    auto parse_id = [](const std::string& text) {
+        int64_t id = 0;
+        std::from_chars(text.data(), text.data() + text.size(), id);
+        return id;
+    };
+    return std::make_unique<store::PgListener>(
+        config.database.url,
+        std::map<std::string, store::PgListener::Handler>{
+            {store::kBalanceChannel,
+             [&events, instance](const std::string& payload) {
+                 std::string from;
+                 auto balances = store::ParseBalancePayload(payload, &from);
+                 if (from != instance) {  // this server's own commits were published already
+                     events.OnCommit(balances);
+                 }
+             }},
+            {store::kTerminateChannel,
+             [&live, parse_id](const std::string& payload) {
+                 live.Terminate(parse_id(payload), live::EndReason::kAdminTerminated, live::kCloseTerminated);
+             }},
+            {store::kUsersChannel,
+             [&live, &database, parse_id](const std::string& payload) {
+                 (void)database.RefreshSuspended();
+                 if (payload.ends_with(" suspended")) {
+                     live.EndUserSessions(parse_id(payload), live::EndReason::kAdminTerminated, live::kCloseBlocked);
+                 }
+             }}},
+        // After a gap, the suspensions it missed: their users' sessions here end too.
+        [&live, &database] {
+            if (database.RefreshSuspended()) {
+                live.EndWhere([&database](const live::Session& session) { return database.IsSuspended(session.user_id); },
+                              live::EndReason::kAdminTerminated, live::kCloseBlocked);
+            }
+        });
+}
+
 int Serve(const Config& config) {
     if (config.mail.transport == "log" && !LoopbackOnly(config.server.listen)) {
         return Fail("mail.transport = \"log\" prints sign-in links to the log, so it serves only on "
@@ -316,45 +357,9 @@ int Serve(const Config& config) {
         spdlog::warn("msg=\"settled live sessions left open\" sessions={}", *recovered);
     }
     live->StartWorker();
-    // On a shared PostgreSQL, what other servers do reaches this one: balances for the browsers
-    // connected here, terminations of sessions held here, suspensions.
     std::unique_ptr<store::PgListener> listener;
     if ((*database)->postgres()) {
-        auto parse_id = [](const std::string& text) {
-            int64_t id = 0;
-            std::from_chars(text.data(), text.data() + text.size(), id);
-            return id;
-        };
-        listener = std::make_unique<store::PgListener>(
-            config.database.url,
-            std::map<std::string, store::PgListener::Handler>{
-                {store::kBalanceChannel,
-                 [&events, &instance](const std::string& payload) {
-                     std::string from;
-                     auto balances = store::ParseBalancePayload(payload, &from);
-                     if (from != instance) {
-                         events.OnCommit(balances);
-                     }
-                 }},
-                {store::kTerminateChannel,
-                 [&live, parse_id](const std::string& payload) {
-                     live->Terminate(parse_id(payload), live::EndReason::kAdminTerminated, live::kCloseTerminated);
-                 }},
-                {store::kUsersChannel,
-                 [&live, &database = **database, parse_id](const std::string& payload) {
-                     (void)database.RefreshSuspended();
-                     if (payload.ends_with(" suspended")) {
-                         live->EndUserSessions(parse_id(payload), live::EndReason::kAdminTerminated,
-                                               live::kCloseBlocked);
-                     }
-                 }}},
-            // After a gap, suspensions it missed: their users' sessions here end too.
-            [&live, &database = **database] {
-                if (database.RefreshSuspended()) {
-                    live->EndWhere([&database](const live::Session& session) { return database.IsSuspended(session.user_id); },
-                                   live::EndReason::kAdminTerminated, live::kCloseBlocked);
-                }
-            });
+        listener = ListenToOtherServers(config, **database, *live, events, instance);
     }
     auto mail_worker = std::make_unique<mail::DeliveryWorker>(
         config.mail, mail::MakeTransport(config.mail), **database, clock, metrics);
