@@ -63,7 +63,8 @@ class SessionStore {
     }
     // Updates charged, ticks and the next due time of sessions still active.
     virtual Status RecordCharges(const std::vector<ChargeRecord>& charges) = 0;
-    // Ends an active session; returns false if it had ended already.
+    // Ends an active session; returns false if it had ended already. Its charge is what its
+    // hold captured when the hold is settled, `charged` otherwise.
     virtual Result<bool> End(int64_t id, const std::string& reason, int64_t ended_at_ms,
                              int64_t active_ms, int64_t charged) = 0;
     virtual Result<std::optional<SessionRow>> Find(int64_t id) = 0;

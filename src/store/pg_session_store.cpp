@@ -160,7 +160,10 @@ Result<bool> PgSessionStore::End(int64_t id, const std::string& reason, int64_t 
     std::lock_guard lock(mutex_);
     auto ended = Exec(
         "UPDATE live_sessions SET status = 'ended', end_reason = $1, ended_at = $2, "
-        "last_seen_at = GREATEST(last_seen_at, $2), active_ms = $3, charged = $4 WHERE id = $5 AND status = 'active'",
+        "last_seen_at = GREATEST(last_seen_at, $2), active_ms = $3, "
+        // A settled hold is the truth of what was charged (whoever settled it).
+        "charged = COALESCE((SELECT captured FROM holds WHERE id = live_sessions.hold_id AND status <> 'open'), $4) "
+        "WHERE id = $5 AND status = 'active'",
         {reason, Str(ended_at_ms), Str(active_ms), Str(charged), Str(id)});
     if (!ended) {
         return ended.error();

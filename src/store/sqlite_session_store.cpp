@@ -115,8 +115,10 @@ Result<bool> SqliteSessionStore::End(int64_t id, const std::string& reason, int6
     return Locked([&]() -> Result<bool> {
         connection_
             ->Cached("UPDATE live_sessions SET status = 'ended', end_reason = ?, ended_at = ?, "
-                     "last_seen_at = MAX(last_seen_at, ?), active_ms = ?, charged = ? "
-                     "WHERE id = ? AND status = 'active'")
+                     "last_seen_at = MAX(last_seen_at, ?), active_ms = ?, "
+                     // A settled hold is the truth of what was charged (whoever settled it).
+                     "charged = COALESCE((SELECT captured FROM holds WHERE id = live_sessions.hold_id "
+                     "AND status <> 'open'), ?) WHERE id = ? AND status = 'active'")
             .Bind(1, reason).Bind(2, ended_at_ms).Bind(3, ended_at_ms).Bind(4, active_ms)
             .Bind(5, charged).Bind(6, id).Run();
         return connection_->Changes() > 0;
