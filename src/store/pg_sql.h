@@ -69,7 +69,6 @@ class PgSqlConnection final : public SqlConnection {
 
     // Runs a rewritten statement; throws StoreError.
     PgRows Run(const std::string& sql, const PgParams& params);
-    PgConnection& connection() { return *connection_; }
 
    private:
     std::unique_ptr<PgConnection> connection_;
