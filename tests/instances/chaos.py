@@ -165,8 +165,10 @@ class Chaos:
         if not servers:
             await asyncio.sleep(0.1)
             return
-        server = self.rng.choice(servers)
-        url = f"ws://127.0.0.1:{server.port}/api/v1/live/dubbing?user_id={user}"
+        port = self.rng.choice(servers).port  # read once: a server killed meanwhile has none
+        if not port:
+            return
+        url = f"ws://127.0.0.1:{port}/api/v1/live/dubbing?user_id={user}"
         try:
             async with websockets.connect(url, extra_headers={"Authorization": "Bearer " + self.service},
                                           open_timeout=5, close_timeout=2) as ws:
@@ -203,6 +205,14 @@ class Chaos:
         await asyncio.gather(*(worker(slot) for slot in range(SESSION_CONCURRENCY)))
 
     # --- the run ---------------------------------------------------------------------------------
+    def guarded(self, what, body):
+        """Runs `body`; any exception fails the run instead of ending a thread quietly."""
+        try:
+            body()
+        except Exception as failure:  # noqa: BLE001
+            with self.lock:
+                self.failures.append(f"{what}: {failure!r}")
+
     def run(self):
         started = time.monotonic()
         self.start()
@@ -212,8 +222,8 @@ class Chaos:
             self.grant(user, 2_000)
         self.hard_deadline = time.monotonic() + self.args.seconds + 120
         clients = [threading.Thread(target=self.client, args=(i,)) for i in range(self.args.clients)]
-        sessions = threading.Thread(target=lambda: asyncio.run(self.sessions()))
-        chaos = threading.Thread(target=self.chaos)
+        sessions = threading.Thread(target=self.guarded, args=("live sessions", lambda: asyncio.run(self.sessions())))
+        chaos = threading.Thread(target=self.guarded, args=("chaos", self.chaos))
         for thread in clients + [sessions, chaos]:
             thread.start()
         chaos.join()
